@@ -39,6 +39,7 @@ class ProgramBlock(keras.layers.Layer):
         self.d_model = d_model
         self.graph: Graph = lower(dna)
         self.shapes: Shapes = infer_shapes(self.graph, base_unit, d_model)
+        self._keys_masked = keys_already_masked(self.graph, self.shapes)
         self._static = [self._static_args(i) for i in range(len(self.graph.nodes))]
         self._weights: dict[int, dict[str, Any]] = {}
 
@@ -52,6 +53,7 @@ class ProgramBlock(keras.layers.Layer):
             out_width=self.shapes.widths[index],
             constant=node.constant,
             scope=node.scope,
+            keys_masked=tuple(self._keys_masked[p] for p in node.inputs),
         )
 
     def build(self, input_shape: Any) -> None:
@@ -90,6 +92,7 @@ class ProgramBlock(keras.layers.Layer):
                     static.constant,
                     static.scope,
                     self._weights.get(index, {}),
+                    static.keys_masked,
                 )
                 apply = REGISTRY[node.op].apply
                 assert apply is not None
@@ -110,6 +113,32 @@ class ProgramBlock(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Any) -> Any:
         return input_shape
+
+
+def keys_already_masked(graph: Graph, shapes: Shapes) -> tuple[bool, ...]:
+    """Which nodes are matrices already masked: in each row t, the future keys s > t hold +-0,
+    or the whole row is NaN. Masking such a matrix again before a sum or a contraction changes
+    no value (a NaN row stays NaN), so those ops skip the select (ops.past_keys); in the seeds
+    this drops two of the three selects of every attention head.
+
+    Only three ops are trusted to make one. MASK: band_part writes zeros. C_MUL of a masked
+    matrix: 0 * C = 0 for a finite C (validation keeps constants finite), NaN * C = NaN. DIVIDE of
+    a masked matrix by a feature, which gives one divisor y_t per row: 0 / y_t = 0, a y_t of 0
+    zeroes the whole row (divide_no_nan), a NaN y_t makes the whole row NaN. (MULTIPLY by a
+    feature is not: 0 * inf = NaN in the future keys while the row's past holds +-inf.)
+    """
+    masked = [False] * len(graph.nodes)
+    for index, node in enumerate(graph.nodes):
+        if shapes.kinds[index] is not Kind.MATRIX:
+            continue
+        if node.op == "MASK":
+            masked[index] = True
+        elif node.op == "C_MUL":
+            masked[index] = masked[node.inputs[0]]
+        elif node.op == "DIVIDE":
+            numerator, divisor = node.inputs
+            masked[index] = masked[numerator] and shapes.kinds[divisor] is Kind.FEATURE
+    return tuple(masked)
 
 
 def _fold_branches(value: Any, branch: int, kind: Kind) -> Any:

@@ -95,7 +95,7 @@ def parse_dna(source: str | bytes | Mapping[str, Any] | DNA) -> DNA:
     if isinstance(source, str | bytes):
         try:
             data = json.loads(source)
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, hostile nesting
             raise DNAValidationError([ValidationIssue(f"not valid JSON: {exc}")]) from None
     else:
         data = dict(source)
@@ -273,8 +273,9 @@ def _check_instruction(
 
 
 def resolved_instruction_count(dna: DNA) -> int:
-    """Instructions of MAIN with every call expanded (branches not multiplied); the paper counts
-    the Transformer seed as 39. Counts dead code too, since it bounds the work of reading a DNA.
+    """Instructions of MAIN with every call expanded (branches not multiplied): 34 for our
+    Transformer seed (the paper says 39 for its own, whose bodies it does not list exactly).
+    Counts dead code too, since it bounds the work of reading a DNA.
     Assumes call indices are valid (higher than the caller)."""
     counts: list[int] = [0] * len(dna.subprograms)
     for s in reversed(range(len(dna.subprograms))):

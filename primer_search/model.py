@@ -37,10 +37,7 @@ class DecoderLM(keras.Model):
             embeddings_initializer=keras.initializers.RandomNormal(stddev=0.02),
             name="position_embedding",
         )
-        self.blocks = [
-            ProgramBlock(dna, self.sizing.base_unit, d_model, name=f"block_{i}")
-            for i in range(config.num_layers)
-        ]
+        self.blocks = [self.make_block(dna, i) for i in range(config.num_layers)]
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")
 
     def call(self, tokens: Any) -> Any:
@@ -50,7 +47,16 @@ class DecoderLM(keras.Model):
         for block in self.blocks:
             x = block(x)
         x = self.final_norm(x)
-        return tf.matmul(x, self.token_embedding.embeddings, transpose_b=True)  # (B, T, V)
+        # Tied weights: the embedding is scaled up by sqrt(d) on the way in, so the logits are
+        # scaled down by sqrt(d) on the way out (as T5 does); without it the untrained model
+        # predicts its current token with logits of about sqrt(d) and starts far above uniform.
+        logits = tf.matmul(x, self.token_embedding.embeddings, transpose_b=True)  # (B, T, V)
+        return logits * (self.d_model**-0.5)
+
+    def make_block(self, dna: DNA, index: int) -> keras.layers.Layer:
+        """Block `index` of the stack. reference.ReferenceLM overrides it with hand-written Keras
+        blocks, so that the baseline of the benchmark shares this scaffold exactly."""
+        return ProgramBlock(dna, self.sizing.base_unit, self.d_model, name=f"block_{index}")
 
     def build_for_config(self) -> DecoderLM:
         """Create every variable by running one dummy batch."""

@@ -16,8 +16,12 @@ them, and weights carry them so each branch has its own.
 Causality (the guarantee of the compiler): a feature at position t depends only on tokens <= t;
 a matrix entry (t, s) depends only on tokens <= max(t, s). Every op preserves this, because each
 op that contracts, reduces or projects a matrix over its key axis first masks the keys s > t
-(`mask_keys`), convolutions are shifted so position t reads t-k+1..t, cumulative ops run along
-time and include t, and no weight has a shape that depends on T.
+(`mask_keys`, a select, so that no masked entry is multiplied; skipped only for a matrix the
+compiler proved already masked, see compiler.keys_already_masked), MAT_MUL also zeroes the
+non-finite entries of its right operand (0 * inf = nan would otherwise carry a future value into
+an earlier row through its masked weight), convolutions are shifted so position t reads
+t-k+1..t, cumulative ops run along time and include t, and no weight has a shape that depends on
+T.
 
 Binary ops on mismatched inputs (documented rule; the paper's is pseudo-random and unpublished):
 * feature with feature: a width-1 input broadcasts; otherwise input1 sets the width and input2 is
@@ -83,6 +87,9 @@ class Applied:
     constant: float
     scope: tuple[int, ...]  # leading branch axes, innermost first
     weights: dict[str, Tensor] = field(default_factory=dict)
+    # Per input: a matrix already masked (compiler.keys_already_masked), whose future keys a sum
+    # or a contraction need not mask again. Empty means "not known": mask.
+    keys_masked: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,9 +128,35 @@ def mask_keys(m: Tensor, fill: float = 0.0) -> Tensor:
     return tf.where(key_mask(m), m, tf.cast(fill, m.dtype))
 
 
-def causal_key_mean(m: Tensor) -> Tensor:
+def finite_or_zero(x: Tensor) -> Tensor:
+    """x with its non-finite entries replaced by 0 (a select, see `_mat_mul`)."""
+    return tf.where(tf.math.is_finite(x), x, tf.zeros_like(x))
+
+
+def past_keys(m: Tensor, a: Applied, index: int) -> Tensor:
+    """Input `index`, a matrix, with its future keys zeroed for a sum or a contraction: masked
+    here unless the compiler proved it already is (`Applied.keys_masked`)."""
+    already = index < len(a.keys_masked) and a.keys_masked[index]
+    return m if already else mask_keys(m)
+
+
+def batch_matmul(x: Tensor, y: Tensor, transpose_b: bool = False) -> Tensor:
+    """tf.matmul of two states whose leading axes (branches, batch) may differ in size, as when
+    one has met a branched weight and the other not yet (its branch axes are still 1): the
+    leading axes are broadcast explicitly first. TF 2.21's oneDNN batch matmul corrupts the heap
+    when it broadcasts itself a (b, 1) batch against (1, 1), i.e. any branched program run on a
+    batch of one (tensorflow/tensorflow#117700 and #123109; found by
+    tests/test_random_programs.py)."""
+    if x.shape[:-2].as_list() != y.shape[:-2].as_list():
+        lead = tf.broadcast_dynamic_shape(tf.shape(x)[:-2], tf.shape(y)[:-2])
+        x = tf.broadcast_to(x, tf.concat([lead, tf.shape(x)[-2:]], axis=0))
+        y = tf.broadcast_to(y, tf.concat([lead, tf.shape(y)[-2:]], axis=0))
+    return tf.matmul(x, y, transpose_b=transpose_b)
+
+
+def causal_key_mean(m: Tensor, already_masked: bool = False) -> Tensor:
     """(…, T, T) -> (…, T, 1): mean of row t over keys s <= t."""
-    total = tf.reduce_sum(mask_keys(m), axis=-1, keepdims=True)
+    total = tf.reduce_sum(m if already_masked else mask_keys(m), axis=-1, keepdims=True)
     counts = tf.cast(tf.range(1, tf.shape(m)[-2] + 1), m.dtype)[:, None]
     return total / counts
 
@@ -240,6 +273,17 @@ def _with_constant(fn: Callable[[Tensor, Tensor], Tensor]):
     return lambda xs, a: fn(xs[0], tf.cast(a.constant, xs[0].dtype))
 
 
+def _max_constant(xs, a: Applied):
+    x = xs[0]
+    if a.constant == 0.0:
+        # ReLU: the same values as tf.maximum(x, 0.0), NaN and -0.0 included, but one fused
+        # gradient kernel (tf.maximum's gradient also builds and reduces one for C; this was the
+        # Transformer seed's largest overhead on CPU). The gradient differs only at exactly
+        # x = 0: 0 here (the usual ReLU convention), 1 for tf.maximum.
+        return tf.nn.relu(x)
+    return tf.maximum(x, tf.cast(a.constant, x.dtype))
+
+
 def _learned_weights(init: str):
     def weights(kinds, widths, d):
         shape: Shape = (int(widths[0] or 1),) if kinds[0] is Kind.FEATURE else ()
@@ -262,7 +306,8 @@ def _reduction(tf_name: str, fill: Callable[[Any], float]):
     def apply(xs, a: Applied):
         x = xs[0]
         if a.kinds[0] is Kind.MATRIX:
-            x = mask_keys(x, fill(x.dtype))
+            value = fill(x.dtype)
+            x = past_keys(x, a, 0) if value == 0.0 else mask_keys(x, value)
         return getattr(tf, tf_name)(x, axis=-1, keepdims=True)
 
     return apply
@@ -270,14 +315,17 @@ def _reduction(tf_name: str, fill: Callable[[Any], float]):
 
 def _red_mean(xs, a: Applied):
     if a.kinds[0] is Kind.MATRIX:
-        return causal_key_mean(xs[0])
+        return causal_key_mean(past_keys(xs[0], a, 0), already_masked=True)
     return tf.reduce_mean(xs[0], axis=-1, keepdims=True)
 
 
 def _mat_mul(xs, a: Applied):
     if a.kinds[0] is Kind.MATRIX:
-        # (…, T, T) @ (…, T, W) or (…, T, T): row t reads keys s <= t only.
-        return tf.matmul(mask_keys(xs[0]), xs[1])
+        # (…, T, T) @ (…, T, W) or (…, T, T): row t reads keys s <= t only. Masking the scores
+        # is not enough: one product serves every row, and a non-finite y[s] would still reach
+        # the rows t < s as 0 * inf = nan through their masked (zero) weight. So the
+        # non-finite entries of y count as 0 (found by tests/test_random_programs.py).
+        return batch_matmul(past_keys(xs[0], a, 0), finite_or_zero(xs[1]))
     return _elementwise(lambda x, y: x * y)(xs, a)
 
 
@@ -287,10 +335,10 @@ def _t_mat_mul(xs, a: Applied):
         # (…, T, W) @ (…, W, T) -> scores (…, T, T); no masking needed to create them.
         w = int(a.widths[0] or 1)
         y = fit_width(xs[1], int(a.widths[1] or 1), w, broadcast=False)
-        return tf.matmul(xs[0], y, transpose_b=True)
+        return batch_matmul(xs[0], y, transpose_b=True)
     if kx is Kind.MATRIX and ky is Kind.MATRIX:
         # out[t, u] = sum_s x[t, s] y[u, s], each row contracted over its own past only.
-        return tf.matmul(mask_keys(xs[0]), mask_keys(xs[1]), transpose_b=True)
+        return batch_matmul(past_keys(xs[0], a, 0), past_keys(xs[1], a, 1), transpose_b=True)
     return _elementwise(lambda x, y: x * y)(xs, a)
 
 
@@ -306,20 +354,67 @@ def _conv(width: int):
     def apply(xs, a: Applied):
         x = as_feature(xs[0], a.kinds[0])
         kernel = a.weights["kernel"]  # (*scope, k, in, out)
-        if width == 1 and not a.scope:
-            return tf.matmul(x, kernel[0])
-        if not a.scope:
-            padded = tf.pad(x, [[0, 0], [width - 1, 0], [0, 0]])
-            return tf.nn.conv1d(padded, kernel, stride=1, padding="VALID")
+        scope = tuple(a.scope)
+        lead = tuple(x.shape[: len(scope)])
+        if not scope:
+            return _causal_conv(x, kernel)
+        if all(n == 1 for n in lead):
+            # Every branch reads the same input (fresh from ENTER, e.g. the Q, K, V projections
+            # of the heads): one unbranched conv with the branches' kernels side by side, split
+            # afterwards. The same sums as per-branch products, as one large matmul instead of a
+            # broadcast batch of small ones (whose backward pass materializes b copies of dx).
+            x = tf.squeeze(x, axis=list(range(len(scope))))  # (B, T, in)
+            return _split_branches(_causal_conv(x, _join_branch_kernels(kernel, scope)), scope)
         out = None
         for j in range(width):
             # kernel tap j reads position t - (width - 1 - j), as conv1d on a left-padded input.
-            tap = tf.expand_dims(kernel[..., j, :, :], axis=-3)  # (*scope, 1, in, out)
-            term = tf.matmul(shift_time(x, width - 1 - j), tap)
+            shifted = shift_time(x, width - 1 - j)
+            if lead == scope:  # (S, B*T, in) @ (S, in, out): a batch matmul without broadcasting
+                term = _scoped_matmul(shifted, kernel[..., j, :, :], scope)
+            else:  # some scope axes are still broadcast (size 1)
+                term = tf.matmul(shifted, tf.expand_dims(kernel[..., j, :, :], axis=-3))
             out = term if out is None else out + term
         return out
 
     return apply
+
+
+def _causal_conv(x: Tensor, kernel: Tensor) -> Tensor:
+    """(B, T, in) conv (k, in, out) -> (B, T, out), position t reading t-k+1..t."""
+    width = int(kernel.shape[0])
+    if width == 1:
+        # A 2-D matmul: tf.matmul of (B, T, in) by (in, out) would broadcast the kernel, and its
+        # gradient would then be computed per batch element and summed (much slower).
+        return tf.tensordot(x, kernel[0], axes=[[-1], [0]])
+    padded = tf.pad(x, [[0, 0], [width - 1, 0], [0, 0]])
+    return tf.nn.conv1d(padded, kernel, stride=1, padding="VALID")
+
+
+def _join_branch_kernels(kernel: Tensor, scope: tuple[int, ...]) -> Tensor:
+    """(*scope, k, in, out) -> (k, in, prod(scope) * out), branch-major on the last axis."""
+    n = len(scope)
+    k, w_in, w_out = (int(d) for d in kernel.shape[n:])
+    moved = tf.transpose(kernel, [n, n + 1, *range(n), n + 2])  # (k, in, *scope, out)
+    return tf.reshape(moved, (k, w_in, math.prod(scope) * w_out))
+
+
+def _split_branches(y: Tensor, scope: tuple[int, ...]) -> Tensor:
+    """(B, T, prod(scope) * out) -> (*scope, B, T, out), inverting `_join_branch_kernels`."""
+    n = len(scope)
+    w_out = int(y.shape[-1]) // math.prod(scope)
+    shape = tf.shape(y)
+    y = tf.reshape(y, [shape[0], shape[1], *scope, w_out])  # (B, T, *scope, out)
+    return tf.transpose(y, [*range(2, 2 + n), 0, 1, 2 + n])
+
+
+def _scoped_matmul(x: Tensor, kernel: Tensor, scope: tuple[int, ...]) -> Tensor:
+    """(*scope, B, T, in) @ (*scope, in, out) -> (*scope, B, T, out), one matmul per branch."""
+    n = len(scope)
+    w_in, w_out = int(kernel.shape[-2]), int(kernel.shape[-1])
+    shape = tf.shape(x)
+    flat = tf.reshape(x, (math.prod(scope), -1, w_in))  # (S, B * T, in)
+    y = tf.matmul(flat, tf.reshape(kernel, (math.prod(scope), w_in, w_out)))  # (S, B * T, out)
+    return tf.reshape(y, [*scope, shape[n], shape[n + 1], w_out])
 
 
 def _dconv_weights(width: int):
@@ -440,7 +535,7 @@ _register(
     "max(x, C)",
     _ELEMENTWISE_ON_MATRIX,
     _same,
-    _with_constant(lambda x, c: tf.maximum(x, c)),
+    _max_constant,
 )
 _register(
     "MIN",
