@@ -64,3 +64,11 @@ class ParameterBudgetError(PrimerSearchError):
 
 class ConfigError(PrimerSearchError):
     """A configuration value out of its allowed range."""
+
+
+class DataError(PrimerSearchError):
+    """A corpus that cannot be read, parsed or tokenized as asked (issue 3, data)."""
+
+
+class DataNotFoundError(DataError):
+    """A corpus that is not on disk; the message says where we looked and how to fetch it."""
