@@ -40,7 +40,7 @@ from primer_search.dna import DEFAULT_LIMITS, DNA, Limits, parse_dna
 from primer_search.errors import ConfigError, PrimerSearchError
 from primer_search.fitness_cache import CachedFitness, FitnessCache, MemoryFitnessCache
 from primer_search.gate import Gate, accept_all
-from primer_search.mutation import MutationRecord, mutate
+from primer_search.mutation import MutationConfig, MutationRecord, mutate
 
 STATE_FORMAT = 1
 WORST_FITNESS = math.inf
@@ -56,7 +56,7 @@ class EvolutionConfig(BaseModel):
     num_hurdles: int = Field(0, ge=0, le=8)
     min_hurdle_members: int = Field(10, ge=2)
     use_cache: bool = True
-    mutation_weights: dict[str, float] | None = None
+    mutation: MutationConfig = MutationConfig()
     seed: int = 0
 
     @model_validator(mode="after")
@@ -269,7 +269,7 @@ class RegularizedEvolution:
         return min(contestants, key=lambda m: (m.fitness, m.id))
 
     def _mutate(self, dna: DNA) -> tuple[DNA, MutationRecord]:
-        return mutate(dna, self._rng, limits=self.limits, weights=self.config.mutation_weights)
+        return mutate(dna, self._rng, self.limits, self.config.mutation)
 
     def hurdle_thresholds(self) -> tuple[float | None, ...]:
         thresholds: list[float | None] = []
@@ -308,6 +308,15 @@ class RegularizedEvolution:
     @property
     def pending(self) -> tuple[Proposal, ...]:
         return tuple(self._pending.values())
+
+    def program(self, member_id: int) -> DNA:
+        """The DNA of a population member or pending proposal."""
+        try:
+            return self._programs[member_id]
+        except KeyError:
+            raise EngineStateError(
+                f"individual {member_id} is neither in the population nor pending"
+            ) from None
 
     def best(self) -> Member | None:
         return min(self._population, key=lambda m: (m.fitness, m.id), default=None)

@@ -1,0 +1,538 @@
+"""The mutator: one random edit of a DNA per child (PRIMER.md section 4; issue 4).
+
+The six mutation types of the paper form a closed enum; each is one small function below whose
+docstring says what it changes and when it is a no-op. `mutate` draws one type (uniformly unless
+configured), applies it, re-validates the child, and applies the paper's light check: a child
+whose canonical hash (canonical.py) equals its parent's is discarded and the parent mutated
+again from scratch (a fresh type too, so a type that cannot change this parent's live code, such
+as a bank change where no live instruction reads the banks, does not stall it), up to
+`MutationConfig.max_tries` attempts, after which the last child is returned with
+`MutationRecord.same_graph` set. The types of the accepted children are therefore not exactly
+uniform: types that often touch dead code (insert, above all) are accepted less often than they
+are drawn. All randomness comes from the `numpy.random.Generator` handed
+in, so a seeded search is reproducible. Pure Python: no TensorFlow here.
+
+Decisions where the paper is silent (it works with the same absolute state numbering as dna.py:
+instruction i of a subprogram produces state i + 2):
+
+* Where. A mutation of an instruction picks the subprogram uniformly among those it can apply
+  to, then the position uniformly (AutoML-Zero picks a component function, then an instruction).
+* Delete splices the instruction out. Later instructions that read its state read its `input1`
+  instead (the state it was applied to, so deleting a layer of a chain reconnects the chain, as
+  removing a layer from a residual stack would); reads of later states move down by one. A
+  subprogram is never emptied: delete applies only to subprograms of 2 or more instructions.
+  Deleting the last instruction makes the one before it the subprogram's output.
+* Insert splices a new random instruction in on its own `input1`: with the new instruction at
+  position i reading state p, every later read of p becomes a read of the new state (so an
+  activation inserted after a projection is applied to everything that used the projection,
+  instead of sitting dead); reads of states >= i + 2 move up by one. Inserted at the end, it
+  becomes the subprogram's output. Insert and delete are exact inverses under these two rules.
+  Every field of the new instruction is drawn at random among the values valid at its position,
+  the ones its op ignores included (AutoML-Zero's "randomized arguments"), so that a later op
+  change can bring them to life; CALL is one op among the 40, and a new call only goes to a
+  higher subprogram, with a callee and branch that keep the size limits.
+* Delete-and-insert deletes one instruction then inserts one in the same subprogram (AutoML-Zero's
+  "trade"), so the subprogram keeps its length; it also applies to one-instruction subprograms.
+* Change-field changes one field the op reads (or the op itself) to another value valid at that
+  position: inputs to earlier states, bank indexes within the banks, branch and callee only where
+  the call keeps the size limits. A primitive becomes a CALL only where its dormant `callee` and
+  `branch` already form a valid call, so that exactly one field changes; new calls otherwise come
+  from inserts.
+* Swap exchanges two instructions of one subprogram but leaves each position reading the states
+  it read before: the two operations (op, constant, dim, branch, callee) trade places in an
+  unchanged wiring. With absolute state numbers, moving the inputs along with an instruction
+  would be meaningless (an instruction moved earlier could read states that do not exist yet);
+  swapping the inputs back is what the paper means by "only their positions in the graph
+  change". No state index is renumbered.
+* Change-bank picks one entry of the constants and dims banks together, uniformly: a dim becomes
+  another allowed multiplier; a constant c becomes c * 10^X + Y with X, Y ~ N(0, 1), clipped to
+  the limits' largest allowed magnitude.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
+
+from primer_search.canonical import canonical_hash
+from primer_search.dna import (
+    BRANCHES,
+    DEFAULT_LIMITS,
+    DIM_MULTIPLIERS,
+    DNA,
+    MAIN,
+    NUM_INPUTS,
+    Instruction,
+    Limits,
+    Subprogram,
+    check_dna,
+    validate_dna,
+)
+from primer_search.errors import PrimerSearchError
+from primer_search.ops import CALL, PRIMITIVES, REGISTRY
+
+OPS: tuple[str, ...] = (*PRIMITIVES, CALL)  # what an inserted instruction or an op change draws
+# Field order is fixed so that a seeded draw is reproducible.
+FIELDS: tuple[str, ...] = ("op", "input1", "input2", "constant", "dim", "branch", "callee")
+
+
+class MutationType(str, enum.Enum):
+    DELETE = "delete"
+    INSERT = "insert"
+    DELETE_AND_INSERT = "delete_and_insert"
+    CHANGE_FIELD = "change_field"
+    SWAP = "swap"
+    CHANGE_BANK = "change_bank"
+
+
+class MutationRecord(BaseModel):
+    """What one mutation changed, for the lineage view and the mutation statistics.
+
+    Instructions are recorded whole (as dicts) where one is deleted, inserted or swapped; a
+    changed field records its old and new value. `instruction` is the position in the parent
+    (delete, change-field, swap) or in the child (insert); `second_instruction` is the insert
+    position in the child for delete-and-insert and the later position for swap. For a bank
+    change `field` is "constants.k" or "dims.k". `retries` counts the children the light check
+    discarded before this one (they computed the parent's graph); `same_graph` is True only when
+    `max_tries` ran out and this child still computes its parent's graph."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: MutationType
+    subprogram: int | None = None
+    instruction: int | None = None
+    second_instruction: int | None = None
+    field: str | None = None
+    old: JsonValue = None
+    new: JsonValue = None
+    retries: int = 0
+    same_graph: bool = False
+
+
+class MutationConfig(BaseModel):
+    """Which mutation types `mutate` draws, with what weights (a type left out is never drawn;
+    the default is the paper's uniform choice), and `max_tries`, the light check's bound on the
+    attempts per child."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    weights: dict[MutationType, float] = Field(
+        default_factory=lambda: {t: 1.0 for t in MutationType}
+    )
+    max_tries: int = Field(default=50, ge=1)
+
+    @field_validator("weights")
+    @classmethod
+    def _check_weights(cls, weights: dict[MutationType, float]) -> dict[MutationType, float]:
+        for kind, weight in weights.items():
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(f"weight of {kind.value} must be finite and >= 0, got {weight}")
+        if not any(w > 0 for w in weights.values()):
+            raise ValueError(f"at least one mutation type needs a positive weight, got {weights}")
+        return weights
+
+    @classmethod
+    def only(cls, *types: MutationType, max_tries: int = 50) -> MutationConfig:
+        return cls(weights={t: 1.0 for t in types}, max_tries=max_tries)
+
+
+DEFAULT_MUTATION_CONFIG = MutationConfig()
+
+
+class MutationError(PrimerSearchError):
+    """No configured mutation type can apply to the parent."""
+
+
+def _positive(config: MutationConfig) -> list[str]:
+    return [kind.value for kind, weight in config.weights.items() if weight > 0]
+
+
+T = TypeVar("T")
+Mutation = tuple[DNA, MutationRecord]
+Program = list[list[Instruction]]  # the subprograms as mutable lists while a child is built
+
+
+def mutate(
+    dna: DNA,
+    rng: np.random.Generator,
+    limits: Limits = DEFAULT_LIMITS,
+    config: MutationConfig = DEFAULT_MUTATION_CONFIG,
+) -> Mutation:
+    """One child of a valid `dna` and the record of its mutation (module docstring).
+
+    Each attempt draws a type among the configured ones that can apply to `dna` (a type that
+    cannot, such as delete when every subprogram has one instruction, is dropped for this parent
+    and costs no attempt), then applies it. The light check makes a fresh attempt, type included,
+    while the child computes the parent's graph."""
+    check_dna(dna, limits)
+    parent_hash = canonical_hash(dna)
+    kinds = [k for k in MutationType if config.weights.get(k, 0.0) > 0]
+    last: Mutation | None = None
+    attempt = 0
+    while attempt < config.max_tries:
+        if not kinds:
+            raise MutationError(
+                f"none of the mutation types {_positive(config)} applies to this "
+                "DNA (delete and swap need a subprogram of 2 or more instructions, insert needs "
+                "room under the size limits)"
+            )
+        weights = np.array([config.weights[k] for k in kinds], dtype=float)
+        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+        result = MUTATIONS[kind](dna, rng, limits)
+        if result is None:
+            kinds.remove(kind)
+            continue
+        child, record = result
+        _check_child(child, limits, record)
+        same = canonical_hash(child) == parent_hash
+        last = child, record.model_copy(update={"retries": attempt, "same_graph": same})
+        if not same:
+            break
+        attempt += 1
+    assert last is not None
+    return last
+
+
+def _check_child(child: DNA, limits: Limits, record: MutationRecord) -> None:
+    """Every child is valid by construction; an invalid one is a bug in this module."""
+    issues = validate_dna(child, limits)
+    if issues:
+        raise AssertionError(
+            f"mutation {record.model_dump_json()} made an invalid DNA: "
+            f"{'; '.join(map(str, issues))}\n{child.to_json()}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The six mutations. Each returns the child and its record, or None where it cannot apply.
+
+
+def delete_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+    """Delete one instruction of a subprogram with 2 or more; readers of its state read its
+    input1. No-op (None) when every subprogram has one instruction; the child computes the same
+    graph when the instruction was dead."""
+    program = _program(dna)
+    s = _pick(rng, [s for s, insts in enumerate(program) if len(insts) >= 2])
+    if s is None:
+        return None
+    i = _index(rng, len(program[s]))
+    old = program[s][i]
+    program[s] = _delete_at(program[s], i)
+    record = MutationRecord(
+        type=MutationType.DELETE, subprogram=s, instruction=i, old=old.model_dump()
+    )
+    return _rebuild(dna, program), record
+
+
+def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+    """Insert a random instruction at a random position (the end included), spliced in on its
+    input1. No-op (None) when every subprogram is at the instruction limit or the resolved
+    instruction limit leaves no room; same graph when the new state is never read."""
+    program = _program(dna)
+    budget = _Budget.of(program)
+    s = _pick(
+        rng,
+        [
+            s
+            for s, insts in enumerate(program)
+            if len(insts) < limits.max_instructions and budget.fits_primitive(s, limits)
+        ],
+    )
+    if s is None:
+        return None
+    i = _index(rng, len(program[s]) + 1)
+    new = _random_instruction(dna, program, s, i, rng, limits)
+    program[s] = _insert_at(program[s], i, new)
+    record = MutationRecord(
+        type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump()
+    )
+    return _rebuild(dna, program), record
+
+
+def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+    """Delete one instruction, then insert a random one in the same subprogram (its length is
+    kept). Always applies; same graph when both the deleted and the new instruction are dead."""
+    program = _program(dna)
+    s = _index(rng, len(program))
+    i = _index(rng, len(program[s]))
+    old = program[s][i]
+    program[s] = _delete_at(program[s], i)
+    j = _index(rng, len(program[s]) + 1)
+    new = _random_instruction(dna, program, s, j, rng, limits)
+    program[s] = _insert_at(program[s], j, new)
+    record = MutationRecord(
+        type=MutationType.DELETE_AND_INSERT,
+        subprogram=s,
+        instruction=i,
+        second_instruction=j,
+        old=old.model_dump(),
+        new=new.model_dump(),
+    )
+    return _rebuild(dna, program), record
+
+
+def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+    """Change the op or one field the op reads of one instruction to another value valid at its
+    position. Always applies (input1 always has another choice); same graph when the instruction
+    is dead, or, for example, when a constant index moves to an equal constant."""
+    program = _program(dna)
+    budget = _Budget.of(program)
+    s = _index(rng, len(program))
+    i = _index(rng, len(program[s]))
+    inst = program[s][i]
+    choices = {
+        name: values
+        for name in FIELDS
+        if (name == "op" or name in REGISTRY[inst.op].uses)
+        and (values := _field_values(dna, program, budget, s, i, name, limits))
+    }
+    name = _pick(rng, list(choices))
+    assert name is not None, "input1 always has another valid state"
+    value = _pick(rng, choices[name])
+    program[s][i] = inst.model_copy(update={name: value})
+    record = MutationRecord(
+        type=MutationType.CHANGE_FIELD,
+        subprogram=s,
+        instruction=i,
+        field=name,
+        old=getattr(inst, name),
+        new=value,
+    )
+    return _rebuild(dna, program), record
+
+
+def swap_instructions(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+    """Exchange two instructions of a subprogram except their inputs: the operations trade places
+    in an unchanged wiring (module docstring). No-op (None) when every subprogram has one
+    instruction; same graph when both are dead or their operations are equal."""
+    program = _program(dna)
+    s = _pick(rng, [s for s, insts in enumerate(program) if len(insts) >= 2])
+    if s is None:
+        return None
+    i, j = sorted(int(k) for k in rng.choice(len(program[s]), size=2, replace=False))
+    a, b = program[s][i], program[s][j]
+    program[s][i] = b.model_copy(update={"input1": a.input1, "input2": a.input2})
+    program[s][j] = a.model_copy(update={"input1": b.input1, "input2": b.input2})
+    record = MutationRecord(
+        type=MutationType.SWAP,
+        subprogram=s,
+        instruction=i,
+        second_instruction=j,
+        old=[a.model_dump(), b.model_dump()],
+        new=[program[s][i].model_dump(), program[s][j].model_dump()],
+    )
+    return _rebuild(dna, program), record
+
+
+def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+    """Change one bank entry: a dim to another allowed multiplier, a constant c to
+    c * 10^X + Y (X, Y ~ N(0, 1)), clipped to +-limits.max_abs_constant. Always applies; same
+    graph when no live instruction reads the entry."""
+    k = _index(rng, len(dna.constants) + len(dna.dims))
+    if k < len(dna.constants):
+        old_c = dna.constants[k]
+        x, y = float(rng.normal()), float(rng.normal())
+        new_c = float(
+            np.clip(old_c * 10.0**x + y, -limits.max_abs_constant, limits.max_abs_constant)
+        )
+        constants = dna.constants[:k] + (new_c,) + dna.constants[k + 1 :]
+        record = MutationRecord(
+            type=MutationType.CHANGE_BANK, field=f"constants.{k}", old=old_c, new=new_c
+        )
+        return dna.model_copy(update={"constants": constants}), record
+    k -= len(dna.constants)
+    old_d = dna.dims[k]
+    new_d = _pick(rng, [m for m in DIM_MULTIPLIERS if m != old_d])
+    assert new_d is not None
+    dims = dna.dims[:k] + (new_d,) + dna.dims[k + 1 :]
+    record = MutationRecord(type=MutationType.CHANGE_BANK, field=f"dims.{k}", old=old_d, new=new_d)
+    return dna.model_copy(update={"dims": dims}), record
+
+
+MUTATIONS: dict[MutationType, Callable[[DNA, np.random.Generator, Limits], Mutation | None]] = {
+    MutationType.DELETE: delete_instruction,
+    MutationType.INSERT: insert_instruction,
+    MutationType.DELETE_AND_INSERT: delete_and_insert,
+    MutationType.CHANGE_FIELD: change_field,
+    MutationType.SWAP: swap_instructions,
+    MutationType.CHANGE_BANK: change_bank,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# State renumbering: the two splice rules of the module docstring.
+
+
+def _remap(inst: Instruction, mapping: Callable[[int], int]) -> Instruction:
+    return inst.model_copy(update={"input1": mapping(inst.input1), "input2": mapping(inst.input2)})
+
+
+def _delete_at(insts: list[Instruction], i: int) -> list[Instruction]:
+    """Remove instruction i; reads of its state i + 2 become reads of its input1."""
+    gone, bypass = i + NUM_INPUTS, insts[i].input1
+
+    def mapping(state: int) -> int:
+        if state == gone:
+            return bypass
+        return state - 1 if state > gone else state
+
+    return insts[:i] + [_remap(inst, mapping) for inst in insts[i + 1 :]]
+
+
+def _insert_at(insts: list[Instruction], i: int, new: Instruction) -> list[Instruction]:
+    """Put `new` at position i (state i + 2); later reads of its input1 become reads of it."""
+    added, spliced = i + NUM_INPUTS, new.input1
+
+    def mapping(state: int) -> int:
+        if state == spliced:
+            return added
+        return state + 1 if state >= added else state
+
+    return [*insts[:i], new, *(_remap(inst, mapping) for inst in insts[i:])]
+
+
+# ---------------------------------------------------------------------------------------------
+# Size limits that a call or an insert could break (dna.Limits), computed once per parent.
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """counts[s]: instructions of s with calls expanded; expansions[s]: how often s is expanded
+    from MAIN (dead code included, as in dna.resolved_instruction_count); nested[s]: the largest
+    branch product inside s; into[s]: the largest branch product of a chain of calls from MAIN
+    to s (0 when no chain reaches s)."""
+
+    counts: tuple[int, ...]
+    expansions: tuple[int, ...]
+    nested: tuple[int, ...]
+    into: tuple[int, ...]
+
+    @classmethod
+    def of(cls, program: Program) -> _Budget:
+        n = len(program)
+        counts, nested = [0] * n, [1] * n
+        for s in reversed(range(n)):
+            for inst in program[s]:
+                is_call = inst.op == CALL
+                counts[s] += counts[inst.callee] if is_call else 1
+                if is_call:
+                    nested[s] = max(nested[s], inst.branch * nested[inst.callee])
+        expansions, into = [0] * n, [0] * n
+        expansions[MAIN], into[MAIN] = 1, 1
+        for s in range(n):
+            for inst in program[s]:
+                if inst.op == CALL:
+                    expansions[inst.callee] += expansions[s]
+                    if into[s]:
+                        into[inst.callee] = max(into[inst.callee], into[s] * inst.branch)
+        return cls(tuple(counts), tuple(expansions), tuple(nested), tuple(into))
+
+    def fits_primitive(self, s: int, limits: Limits) -> bool:
+        return self.counts[MAIN] + self.expansions[s] <= limits.max_resolved_instructions
+
+    def fits_call(self, s: int, callee: int, branch: int, freed: int, limits: Limits) -> bool:
+        """Whether a call in s to `callee` with `branch`, replacing something that counted
+        `freed` resolved instructions per expansion of s, keeps both limits."""
+        resolved = self.counts[MAIN] + self.expansions[s] * (self.counts[callee] - freed)
+        product = self.into[s] * branch * self.nested[callee]
+        return resolved <= limits.max_resolved_instructions and product <= limits.max_branch_product
+
+
+def _field_values(
+    dna: DNA, program: Program, budget: _Budget, s: int, i: int, name: str, limits: Limits
+) -> Sequence[int | str]:
+    """Every value other than the current one that field `name` of instruction (s, i) may take
+    in a valid DNA."""
+    inst = program[s][i]
+    current = getattr(inst, name)
+    freed = budget.counts[inst.callee] if inst.op == CALL else 1
+    if name == "op":
+        ops = [op for op in PRIMITIVES if op != current]
+        if current != CALL and _valid_call(dna, s, inst.callee, inst.branch, budget, freed, limits):
+            ops.append(CALL)
+        return ops
+    if name in ("input1", "input2"):
+        candidates = list(range(i + NUM_INPUTS))
+    elif name == "constant":
+        candidates = list(range(len(dna.constants)))
+    elif name == "dim":
+        candidates = list(range(len(dna.dims)))
+    elif name == "branch":
+        candidates = [
+            b for b in BRANCHES if _valid_call(dna, s, inst.callee, b, budget, freed, limits)
+        ]
+    else:  # callee
+        candidates = [
+            c
+            for c in range(s + 1, len(program))
+            if _valid_call(dna, s, c, inst.branch, budget, freed, limits)
+        ]
+    return [v for v in candidates if v != current]
+
+
+def _valid_call(
+    dna: DNA, s: int, callee: int, branch: int, budget: _Budget, freed: int, limits: Limits
+) -> bool:
+    return s < callee < len(dna.subprograms) and budget.fits_call(s, callee, branch, freed, limits)
+
+
+def _random_instruction(
+    dna: DNA, program: Program, s: int, i: int, rng: np.random.Generator, limits: Limits
+) -> Instruction:
+    """An instruction for position i of subprogram s with every field drawn uniformly among the
+    values valid there. Assumes a primitive fits the resolved-instruction limit."""
+    budget = _Budget.of(program)
+    calls = [
+        (c, b)
+        for c in range(s + 1, len(program))
+        for b in BRANCHES
+        if budget.fits_call(s, c, b, 0, limits)
+    ]
+    op = _pick(rng, list(OPS) if calls else list(PRIMITIVES))
+    assert op is not None
+    states = i + NUM_INPUTS
+    callee, branch = calls[_index(rng, len(calls))] if calls else (0, 1)
+    return Instruction(
+        op=op,
+        input1=_index(rng, states),
+        input2=_index(rng, states),
+        constant=_index(rng, len(dna.constants)),
+        dim=_index(rng, len(dna.dims)),
+        branch=branch,
+        callee=callee,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers.
+
+
+def _program(dna: DNA) -> Program:
+    return [list(sub.instructions) for sub in dna.subprograms]
+
+
+def _rebuild(dna: DNA, program: Program) -> DNA:
+    subprograms = tuple(Subprogram(instructions=tuple(insts)) for insts in program)
+    return dna.model_copy(update={"subprograms": subprograms})
+
+
+def _index(rng: np.random.Generator, n: int) -> int:
+    return int(rng.integers(n))
+
+
+def _pick(rng: np.random.Generator, items: Sequence[T]) -> T | None:
+    return items[_index(rng, len(items))] if items else None
+
+
+def mutation_counts(records: list[MutationRecord]) -> Mapping[MutationType, int]:
+    """How many records of each type, every type listed (for the mutation statistics)."""
+    counts = dict.fromkeys(MutationType, 0)
+    for record in records:
+        counts[record.type] += 1
+    return counts
