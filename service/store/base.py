@@ -1,0 +1,273 @@
+"""The store's one interface: what the controller, the API and the dashboard may rely on.
+
+`SearchStore` is an abstract class whose docstrings are the contract; every backend (SQLite and
+PostgreSQL through `SQLStore`) passes the same contract tests (tests/test_store_contract.py).
+
+Transactions. Every method is one transaction: it is applied whole or not at all. The methods
+that change an engine state (`record_proposals`, `record_result`) write it together with the
+individual rows it concerns, so a process killed at any instant leaves a search whose engine
+state and individuals agree, and a driver can resume it from `get_engine_state`,
+`load_programs` and `pending_individuals`.
+
+What may change, and when. A search's config and seed never change after `create_search`. Its
+status changes only through `update_status`, which checks the current status under a row lock
+(two controllers cannot both pause and resume one search). An individual is inserted once, by
+`record_proposals`, with status PENDING (kind train), CACHED or REJECTED; PENDING and RUNNING
+individuals may be marked running (again) and then get exactly one result (DONE, STOPPED or
+FAILED), after which the row never changes. Writes for one search are serialized by a lock on
+its `searches` row (SQLite: the database's write lock, taken at BEGIN IMMEDIATE). The store does
+not police which search statuses allow driver writes: the lease does (below).
+
+One driver per search. A driver holds the search's lease (`acquire_lease`, renewed by
+`heartbeat` well within its TTL, expiry judged by the database's clock). The driver's writes take
+`lease_holder=` its holder id; they then fail with LeaseLostError, writing nothing, when the
+lease is held by someone else or by no one, so a driver that stalled past its TTL and was
+replaced cannot corrupt the search. Tools and tests may pass None to skip the check.
+
+Threads and processes. A store object may be shared by the threads of one process (each call
+takes its own pooled connection); processes each open their own (a store inherited through
+fork re-opens its connections in the child). Any number of processes may use one database at a
+time; SQLite writers take turns, waiting up to a busy timeout.
+
+Errors (service/store/errors.py): NotFoundError for an unknown search or individual;
+StateConflictError (with `current`) for a change the current state forbids; LeaseLostError for
+a driver write without the lease; StoreArgumentError for bad arguments; StoreUnavailableError
+when the database is unreachable or stays locked (nothing was applied; retrying is safe);
+SchemaVersionError when the database's schema is not this code's. Nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
+
+from primer_search.dna import DNA
+from primer_search.evolution import Proposal
+from primer_search.fitness_cache import CachedFitness
+from service.store.errors import StoreArgumentError
+from service.store.fitness_cache import StoreFitnessCache
+from service.store.records import (
+    SORT_KEYS,
+    Evaluation,
+    IndividualRecord,
+    IndividualStatus,
+    MutationStats,
+    Page,
+    SearchRecord,
+    SearchStatus,
+)
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 50
+
+
+class SearchStore(abc.ABC):
+    # -- searches --------------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_search(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        seed_dna: DNA | Mapping[str, Any],
+        engine_state: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Stores a new search with status CREATED and returns its id: a small integer, unique
+        in this database, never reused (users type it: `primer-search resume 3`). `config` is
+        the whole search config as JSON-ready data."""
+
+    @abc.abstractmethod
+    def get_search(self, search_id: int) -> SearchRecord:
+        """The search (without its engine state). NotFoundError if there is none."""
+
+    @abc.abstractmethod
+    def list_searches(
+        self,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        status: SearchStatus | Collection[SearchStatus] | None = None,
+    ) -> Page[SearchRecord]:
+        """Searches, newest first, optionally only those with the given status(es)."""
+
+    @abc.abstractmethod
+    def update_status(
+        self,
+        search_id: int,
+        new: SearchStatus,
+        allowed_from: Collection[SearchStatus],
+        error: str | None = None,
+    ) -> SearchStatus:
+        """Moves the search to `new` if its current status is in `allowed_from`, else raises
+        StateConflictError naming the current status (and changes nothing). Returns the status
+        it had. Sets `started_at` the first time it becomes RUNNING and `finished_at` when it
+        becomes STOPPED, FINISHED or FAILED (cleared if it runs again); `error` is stored as the
+        search's error (pass the reason with FAILED)."""
+
+    # -- the driver's writes ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def record_proposals(
+        self,
+        search_id: int,
+        proposals: Sequence[Proposal],
+        engine_state: Mapping[str, Any],
+        lease_holder: str | None = None,
+    ) -> None:
+        """Inserts one individual per proposal (TRAIN -> PENDING, CACHED -> CACHED with the
+        cached fitness, REJECTED -> REJECTED with the gate's reason) and replaces the engine
+        state, in one transaction. `engine_state` is `state_dict(include_programs=False)` taken
+        after the proposals were made. An empty `proposals` only saves the state. A proposal
+        id already stored in the search raises StateConflictError; a parent id that is not
+        stored in the search is a conflict too. Not idempotent: a driver retrying after an
+        ambiguous failure (the connection dropped at commit) checks with `get_individual`
+        whether the first attempt was applied."""
+
+    @abc.abstractmethod
+    def mark_running(
+        self, search_id: int, iid: int, worker: str, lease_holder: str | None = None
+    ) -> int:
+        """Records that `worker` starts evaluating the individual: status RUNNING, attempts + 1,
+        `started_at` now. Allowed from PENDING and from RUNNING (a resubmission after an
+        evaluator died); otherwise StateConflictError. Returns the attempt count."""
+
+    @abc.abstractmethod
+    def record_result(
+        self,
+        search_id: int,
+        iid: int,
+        evaluation: Evaluation,
+        engine_state: Mapping[str, Any],
+        lease_holder: str | None = None,
+    ) -> None:
+        """Stores the evaluation of a PENDING or RUNNING individual and replaces the engine state
+        (`state_dict(include_programs=False)` after `report`) in one transaction. An individual
+        that already has a final status raises StateConflictError with that status, and nothing
+        is written: there are no silent duplicates. Idempotency is the caller's: a driver
+        that retries after an ambiguous failure and gets this conflict for the SAME evaluation
+        knows its first attempt committed (compare with `get_individual`) and may go on."""
+
+    # -- what a resuming driver reads ------------------------------------------------------------
+
+    @abc.abstractmethod
+    def get_engine_state(self, search_id: int) -> dict[str, Any] | None:
+        """The engine state last written (None before the first write)."""
+
+    @abc.abstractmethod
+    def pending_individuals(self, search_id: int) -> list[IndividualRecord]:
+        """The PENDING and RUNNING individuals, by iid, with their DNA: what a resumed driver
+        resubmits."""
+
+    @abc.abstractmethod
+    def load_programs(self, search_id: int, iids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """{iid: DNA as JSON} for the given individuals (what `RegularizedEvolution.from_state`
+        needs as `programs`); iids not stored are absent from the answer."""
+
+    # -- reads for the API and the dashboard -----------------------------------------------------
+
+    @abc.abstractmethod
+    def get_individual(self, search_id: int, iid: int) -> IndividualRecord:
+        """The individual with its DNA and result. NotFoundError for an unknown search or iid."""
+
+    @abc.abstractmethod
+    def list_individuals(
+        self,
+        search_id: int,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        sort_by: str = "iid",
+        descending: bool = False,
+        status: IndividualStatus | Collection[IndividualStatus] | None = None,
+        details: bool = False,
+    ) -> Page[IndividualRecord]:
+        """One page of a search's individuals, sorted by `sort_by` (iid, created or fitness;
+        ties broken by iid in the same direction; individuals without a fitness come last in
+        both directions), optionally only those with the given status(es). Reads only the page
+        and a count, never the population. `details` adds each one's DNA and result."""
+
+    @abc.abstractmethod
+    def lineage(self, search_id: int, iid: int) -> list[IndividualRecord]:
+        """The individual, its parent, its parent's parent... up to the first generation (whose
+        parent is the seed): child first. NotFoundError for an unknown individual."""
+
+    @abc.abstractmethod
+    def best(
+        self,
+        search_id: int,
+        k: int = 10,
+        statuses: Collection[IndividualStatus] = (IndividualStatus.DONE,),
+    ) -> list[IndividualRecord]:
+        """The k lowest-fitness individuals among those with the given statuses (by default
+        those trained to the end: truncated and cached fitness are not new full evaluations),
+        ties by iid, with their DNA and result."""
+
+    @abc.abstractmethod
+    def status_counts(self, search_id: int) -> dict[IndividualStatus, int]:
+        """How many individuals have each status (every status present, zeros included)."""
+
+    @abc.abstractmethod
+    def mutation_statistics(self, search_id: int) -> list[MutationStats]:
+        """Per mutation type, by type name: see MutationStats."""
+
+    # -- the fitness cache -----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def cache_get(self, program_hash: str, config_key: str) -> CachedFitness | None:
+        """The cached fitness of a program under a training config key, if any."""
+
+    @abc.abstractmethod
+    def cache_put(
+        self,
+        program_hash: str,
+        config_key: str,
+        value: CachedFitness,
+        source_search_id: int | None = None,
+    ) -> bool:
+        """Inserts the entry if the key is absent (the first evaluation wins; concurrent puts
+        from several searches are safe). Returns whether it was inserted."""
+
+    def fitness_cache(self, search_id: int | None = None) -> StoreFitnessCache:
+        """This store as a `primer_search.fitness_cache.FitnessCache` for the engine; entries it
+        puts name `search_id` as their source."""
+        return StoreFitnessCache(self, search_id)
+
+    # -- the driver's lease ----------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def acquire_lease(self, search_id: int, holder: str, ttl_seconds: float) -> bool:
+        """Takes the search's lease for `holder` for `ttl_seconds` (by the database's clock) if it
+        is free, expired, or already held by `holder` (then it is renewed). Returns whether
+        `holder` holds it now."""
+
+    @abc.abstractmethod
+    def heartbeat(self, search_id: int, holder: str) -> bool:
+        """Renews `holder`'s lease for its TTL. False if `holder` no longer holds it (released,
+        or expired and taken over): the driver must stop. A lease that expired but was not
+        taken over is still the holder's, and renewed."""
+
+    @abc.abstractmethod
+    def release_lease(self, search_id: int, holder: str) -> bool:
+        """Gives the lease up if `holder` holds it; returns whether it did."""
+
+    # -- lifetime --------------------------------------------------------------------------------
+
+    def close(self) -> None:  # noqa: B027 (optional for backends without resources)
+        """Releases connections; the store must not be used afterwards."""
+
+    def __enter__(self) -> SearchStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def check_page(offset: int, limit: int) -> None:
+    if offset < 0:
+        raise StoreArgumentError(f"offset must be >= 0, got {offset}")
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise StoreArgumentError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+
+
+def check_sort_key(sort_by: str) -> None:
+    if sort_by not in SORT_KEYS:
+        raise StoreArgumentError(f"sort_by must be one of {', '.join(SORT_KEYS)}, got {sort_by!r}")

@@ -1,0 +1,609 @@
+"""`SQLStore`: the SearchStore contract (base.py) on SQLAlchemy 2, for SQLite and PostgreSQL.
+
+Every method is one transaction opened by `_transaction`, the one place where database errors
+are converted (service/store/database.py). Writes that concern a search first lock its row
+(`_lock_search`: SELECT ... FOR UPDATE on PostgreSQL; on SQLite the write transaction's BEGIN
+IMMEDIATE already holds the database's write lock), which serializes them per search and is where
+the driver's lease is checked.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    and_,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, RowMapping
+
+from primer_search.dna import DNA
+from primer_search.evolution import Proposal
+from primer_search.fitness_cache import CachedFitness
+from service.store.base import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    SearchStore,
+    check_page,
+    check_sort_key,
+)
+from service.store.database import SQLITE_BEGIN, create_db_engine, translated_errors
+from service.store.errors import (
+    LeaseLostError,
+    NotFoundError,
+    StateConflictError,
+    StoreArgumentError,
+)
+from service.store.migrate import check_schema, upgrade_schema
+from service.store.records import (
+    UNFINISHED,
+    Evaluation,
+    IndividualRecord,
+    IndividualStatus,
+    MutationStats,
+    Page,
+    SearchRecord,
+    SearchStatus,
+)
+from service.store.rows import (
+    DETAIL_COLUMNS,
+    LEASE_ACTIVE,
+    SEARCH_COLUMNS,
+    SUMMARY_COLUMNS,
+    individual_is,
+    individual_record,
+    order_by,
+    proposal_row,
+    search_record,
+    status_values,
+    unfinished,
+)
+from service.store.schema import db_epoch, fitness_cache, individuals, searches, utc_now
+
+_IN_CHUNK = 500  # ids per IN (...) list, well under every backend's parameter limit
+_FINAL_SEARCH = frozenset({SearchStatus.STOPPED, SearchStatus.FINISHED, SearchStatus.FAILED})
+
+
+class SQLStore(SearchStore):
+    """The store in a SQL database: `target` is a SQLite path, a `sqlite:///` or
+    `postgresql://` URL, or None for the default SQLite file (database.py). The schema must be at
+    this code's revision (SchemaVersionError otherwise); `upgrade=True` upgrades it first."""
+
+    def __init__(self, target: str | Path | URL | None = None, *, upgrade: bool = False):
+        self._engine = create_db_engine(target)
+        self.url = self._engine.url
+        self._writer = self._engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
+        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._pid = os.getpid()
+        try:
+            if upgrade:
+                upgrade_schema(self._engine)
+            with self._transaction() as conn:
+                check_schema(conn, self.url)
+        except BaseException:
+            self._engine.dispose()
+            raise
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def _transaction(self, write: bool = False) -> Iterator[Connection]:
+        """One transaction: committed if the block ends normally, rolled back otherwise, with
+        every database error converted to the store's errors."""
+        if os.getpid() != self._pid:  # inherited through fork: never share the parent's sockets
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+        engine = self._writer if write else self._engine
+        with translated_errors(self.url), engine.begin() as conn:
+            yield conn
+
+    # -- searches --------------------------------------------------------------------------------
+
+    def create_search(
+        self,
+        name: str,
+        config: Mapping[str, Any],
+        seed_dna: DNA | Mapping[str, Any],
+        engine_state: Mapping[str, Any] | None = None,
+    ) -> int:
+        if not name or len(name) > 200:
+            raise StoreArgumentError(f"a search name needs 1 to 200 characters, got {name!r}")
+        now = utc_now()
+        seed = seed_dna.to_dict() if isinstance(seed_dna, DNA) else dict(seed_dna)
+        with self._transaction(write=True) as conn:
+            result = conn.execute(
+                insert(searches)
+                .values(
+                    name=name,
+                    status=SearchStatus.CREATED.value,
+                    config=dict(config),
+                    seed_dna=seed,
+                    engine_state=None if engine_state is None else dict(engine_state),
+                    num_individuals=0,
+                    num_finished=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(searches.c.id)
+            )
+            return int(result.scalar_one())
+
+    def get_search(self, search_id: int) -> SearchRecord:
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(*SEARCH_COLUMNS, LEASE_ACTIVE).where(searches.c.id == search_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no search {search_id}")
+        return search_record(row)
+
+    def list_searches(
+        self,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        status: SearchStatus | Collection[SearchStatus] | None = None,
+    ) -> Page[SearchRecord]:
+        check_page(offset, limit)
+        where = [] if status is None else [searches.c.status.in_(status_values(status))]
+        with self._transaction() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(searches).where(*where)
+            ).scalar_one()
+            rows = conn.execute(
+                select(*SEARCH_COLUMNS, LEASE_ACTIVE)
+                .where(*where)
+                .order_by(searches.c.id.desc())
+                .offset(offset)
+                .limit(limit)
+            ).all()
+            return Page([search_record(r) for r in rows], total, offset, limit)
+
+    def update_status(
+        self,
+        search_id: int,
+        new: SearchStatus,
+        allowed_from: Collection[SearchStatus],
+        error: str | None = None,
+    ) -> SearchStatus:
+        now = utc_now()
+        with self._transaction(write=True) as conn:
+            current = SearchStatus(self._lock_search(conn, search_id)["status"])
+            if current not in allowed_from:
+                allowed = ", ".join(sorted(s.value for s in allowed_from)) or "nothing"
+                raise StateConflictError(
+                    f"search {search_id} is {current.value}: it can become {new.value} only "
+                    f"from {allowed}",
+                    current=current.value,
+                )
+            values: dict[str, Any] = {"status": new.value, "updated_at": now, "error": error}
+            if new is SearchStatus.RUNNING:
+                values["started_at"] = func.coalesce(searches.c.started_at, now)
+                values["finished_at"] = None
+            elif new in _FINAL_SEARCH:
+                values["finished_at"] = now
+            conn.execute(update(searches).where(searches.c.id == search_id).values(values))
+            return current
+
+    def _lock_search(
+        self, conn: Connection, search_id: int, lease_holder: str | None = None
+    ) -> RowMapping:
+        """Locks the search's row for the rest of the transaction and checks the lease."""
+        row = conn.execute(
+            select(
+                searches.c.status,
+                searches.c.lease_holder,
+                searches.c.best_fitness,
+                searches.c.best_iid,
+            )
+            .where(searches.c.id == search_id)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no search {search_id}")
+        if lease_holder is not None and row.lease_holder != lease_holder:
+            raise LeaseLostError(
+                f"search {search_id} is driven by {row.lease_holder or 'no one'}, not by "
+                f"{lease_holder}: this driver lost its lease and must stop",
+                current=row.lease_holder,
+            )
+        return row._mapping
+
+    def _require_search(self, conn: Connection, search_id: int) -> None:
+        found = conn.execute(select(searches.c.id).where(searches.c.id == search_id)).first()
+        if found is None:
+            raise NotFoundError(f"no search {search_id}")
+
+    # -- the driver's writes ---------------------------------------------------------------------
+
+    def record_proposals(
+        self,
+        search_id: int,
+        proposals: Sequence[Proposal],
+        engine_state: Mapping[str, Any],
+        lease_holder: str | None = None,
+    ) -> None:
+        now = utc_now()
+        rows = [proposal_row(search_id, p, now) for p in proposals]
+        finished = sum(1 for r in rows if r["status"] not in status_values(UNFINISHED))
+        with self._transaction(write=True) as conn:
+            self._lock_search(conn, search_id, lease_holder)
+            if rows:
+                conn.execute(insert(individuals), rows)
+            conn.execute(
+                update(searches)
+                .where(searches.c.id == search_id)
+                .values(
+                    engine_state=dict(engine_state),
+                    num_individuals=searches.c.num_individuals + len(rows),
+                    num_finished=searches.c.num_finished + finished,
+                    updated_at=now,
+                )
+            )
+
+    def mark_running(
+        self, search_id: int, iid: int, worker: str, lease_holder: str | None = None
+    ) -> int:
+        with self._transaction(write=True) as conn:
+            self._lock_search(conn, search_id, lease_holder)
+            attempts = conn.execute(
+                update(individuals)
+                .where(*individual_is(search_id, iid), unfinished())
+                .values(
+                    status=IndividualStatus.RUNNING.value,
+                    attempts=individuals.c.attempts + 1,
+                    worker=worker,
+                    started_at=utc_now(),
+                )
+                .returning(individuals.c.attempts)
+            ).scalar_one_or_none()
+            if attempts is None:
+                self._refuse_change(conn, search_id, iid, "mark running")
+            return int(attempts)
+
+    def record_result(
+        self,
+        search_id: int,
+        iid: int,
+        evaluation: Evaluation,
+        engine_state: Mapping[str, Any],
+        lease_holder: str | None = None,
+    ) -> None:
+        now = utc_now()
+        with self._transaction(write=True) as conn:
+            search = self._lock_search(conn, search_id, lease_holder)
+            updated = conn.execute(
+                update(individuals)
+                .where(*individual_is(search_id, iid), unfinished())
+                .values(
+                    status=evaluation.status.value,
+                    fitness=evaluation.fitness,
+                    perplexity=evaluation.perplexity,
+                    hurdle_fitness=list(evaluation.hurdle_fitness),
+                    hurdle_reached=evaluation.hurdle_reached,
+                    error=evaluation.error,
+                    parameter_count=evaluation.parameter_count,
+                    step_seconds=evaluation.step_seconds,
+                    result=None if evaluation.result is None else dict(evaluation.result),
+                    finished_at=now,
+                )
+            )
+            if updated.rowcount != 1:
+                self._refuse_change(conn, search_id, iid, "record a result for")
+            values: dict[str, Any] = {
+                "engine_state": dict(engine_state),
+                "num_finished": searches.c.num_finished + 1,
+                "updated_at": now,
+            }
+            if _improves(evaluation, iid, search["best_fitness"], search["best_iid"]):
+                values.update(best_fitness=evaluation.fitness, best_iid=iid)
+            conn.execute(update(searches).where(searches.c.id == search_id).values(values))
+
+    def _refuse_change(self, conn: Connection, search_id: int, iid: int, action: str) -> NoReturn:
+        status = conn.execute(
+            select(individuals.c.status).where(*individual_is(search_id, iid))
+        ).scalar_one_or_none()
+        if status is None:
+            raise NotFoundError(f"no individual {iid} in search {search_id}")
+        raise StateConflictError(
+            f"cannot {action} individual {iid} of search {search_id}: it is already {status}",
+            current=status,
+        )
+
+    # -- what a resuming driver reads ------------------------------------------------------------
+
+    def get_engine_state(self, search_id: int) -> dict[str, Any] | None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(searches.c.engine_state).where(searches.c.id == search_id)
+            ).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no search {search_id}")
+        state: dict[str, Any] | None = row.engine_state
+        return state
+
+    def pending_individuals(self, search_id: int) -> list[IndividualRecord]:
+        with self._transaction() as conn:
+            rows = conn.execute(
+                select(*DETAIL_COLUMNS)
+                .where(individuals.c.search_id == search_id, unfinished())
+                .order_by(individuals.c.iid)
+            ).all()
+            if not rows:
+                self._require_search(conn, search_id)
+        return [individual_record(r) for r in rows]
+
+    def load_programs(self, search_id: int, iids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        wanted = sorted(set(iids))
+        programs: dict[int, dict[str, Any]] = {}
+        with self._transaction() as conn:
+            self._require_search(conn, search_id)
+            for start in range(0, len(wanted), _IN_CHUNK):
+                rows = conn.execute(
+                    select(individuals.c.iid, individuals.c.dna).where(
+                        individuals.c.search_id == search_id,
+                        individuals.c.iid.in_(wanted[start : start + _IN_CHUNK]),
+                    )
+                )
+                programs.update({int(r.iid): r.dna for r in rows})
+        return programs
+
+    # -- reads for the API and the dashboard -----------------------------------------------------
+
+    def get_individual(self, search_id: int, iid: int) -> IndividualRecord:
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(*DETAIL_COLUMNS).where(*individual_is(search_id, iid))
+            ).one_or_none()
+            if row is None:
+                self._require_search(conn, search_id)
+                raise NotFoundError(f"no individual {iid} in search {search_id}")
+        return individual_record(row)
+
+    def list_individuals(
+        self,
+        search_id: int,
+        offset: int = 0,
+        limit: int = DEFAULT_PAGE_SIZE,
+        sort_by: str = "iid",
+        descending: bool = False,
+        status: IndividualStatus | Collection[IndividualStatus] | None = None,
+        details: bool = False,
+    ) -> Page[IndividualRecord]:
+        check_page(offset, limit)
+        check_sort_key(sort_by)
+        where = [individuals.c.search_id == search_id]
+        if status is not None:
+            where.append(individuals.c.status.in_(status_values(status)))
+        columns = DETAIL_COLUMNS if details else SUMMARY_COLUMNS
+        with self._transaction() as conn:
+            total = conn.execute(
+                select(func.count()).select_from(individuals).where(*where)
+            ).scalar_one()
+            if total == 0:
+                self._require_search(conn, search_id)
+            rows = conn.execute(
+                select(*columns)
+                .where(*where)
+                .order_by(*order_by(sort_by, descending))
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return Page([individual_record(r) for r in rows], total, offset, limit)
+
+    def lineage(self, search_id: int, iid: int) -> list[IndividualRecord]:
+        chain = (
+            select(individuals.c.iid, individuals.c.parent_iid, literal(0, Integer).label("depth"))
+            .where(*individual_is(search_id, iid))
+            .cte("chain", recursive=True)
+        )
+        parent = individuals.alias("parent")
+        chain = chain.union_all(
+            select(parent.c.iid, parent.c.parent_iid, chain.c.depth + 1).where(
+                parent.c.search_id == search_id, parent.c.iid == chain.c.parent_iid
+            )
+        )
+        query = (
+            select(*SUMMARY_COLUMNS)
+            .join(
+                chain, and_(individuals.c.search_id == search_id, individuals.c.iid == chain.c.iid)
+            )
+            .order_by(chain.c.depth)
+        )
+        with self._transaction() as conn:
+            rows = conn.execute(query).all()
+            if not rows:
+                self._require_search(conn, search_id)
+                raise NotFoundError(f"no individual {iid} in search {search_id}")
+        return [individual_record(r) for r in rows]
+
+    def best(
+        self,
+        search_id: int,
+        k: int = 10,
+        statuses: Collection[IndividualStatus] = (IndividualStatus.DONE,),
+    ) -> list[IndividualRecord]:
+        if not 1 <= k <= MAX_PAGE_SIZE:
+            raise StoreArgumentError(f"k must be between 1 and {MAX_PAGE_SIZE}, got {k}")
+        with self._transaction() as conn:
+            rows = conn.execute(
+                select(*DETAIL_COLUMNS)
+                .where(
+                    individuals.c.search_id == search_id,
+                    individuals.c.status.in_(status_values(statuses)),
+                    individuals.c.fitness.is_not(None),
+                )
+                .order_by(individuals.c.fitness, individuals.c.iid)
+                .limit(k)
+            ).all()
+            if not rows:
+                self._require_search(conn, search_id)
+        return [individual_record(r) for r in rows]
+
+    def status_counts(self, search_id: int) -> dict[IndividualStatus, int]:
+        counts = dict.fromkeys(IndividualStatus, 0)
+        with self._transaction() as conn:
+            rows = conn.execute(
+                select(individuals.c.status, func.count())
+                .where(individuals.c.search_id == search_id)
+                .group_by(individuals.c.status)
+            ).all()
+            if not rows:
+                self._require_search(conn, search_id)
+        counts.update({IndividualStatus(status): int(n) for status, n in rows})
+        return counts
+
+    def mutation_statistics(self, search_id: int) -> list[MutationStats]:
+        child, parent = individuals.alias("child"), individuals.alias("parent")
+        compared = and_(child.c.fitness.is_not(None), parent.c.fitness.is_not(None))
+        query = (
+            select(
+                child.c.mutation_type,
+                func.count().label("applied"),
+                func.count(case((compared, 1))).label("compared"),
+                func.count(case((and_(compared, child.c.fitness < parent.c.fitness), 1))).label(
+                    "beat_parent"
+                ),
+                func.avg(case((compared, child.c.fitness - parent.c.fitness))).label("change"),
+            )
+            .select_from(
+                child.outerjoin(
+                    parent,
+                    and_(
+                        parent.c.search_id == child.c.search_id, parent.c.iid == child.c.parent_iid
+                    ),
+                )
+            )
+            .where(child.c.search_id == search_id, child.c.mutation_type.is_not(None))
+            .group_by(child.c.mutation_type)
+            .order_by(child.c.mutation_type)
+        )
+        with self._transaction() as conn:
+            self._require_search(conn, search_id)
+            rows = conn.execute(query).all()
+        return [
+            MutationStats(
+                mutation_type=r.mutation_type,
+                applied=int(r.applied),
+                compared=int(r.compared),
+                beat_parent=int(r.beat_parent),
+                mean_fitness_change=None if r.change is None else float(r.change),
+            )
+            for r in rows
+        ]
+
+    # -- the fitness cache -----------------------------------------------------------------------
+
+    def cache_get(self, program_hash: str, config_key: str) -> CachedFitness | None:
+        with self._transaction() as conn:
+            row = conn.execute(
+                select(fitness_cache).where(
+                    fitness_cache.c.program_hash == program_hash,
+                    fitness_cache.c.config_key == config_key,
+                )
+            ).one_or_none()
+        if row is None:
+            return None
+        return CachedFitness(
+            fitness=row.fitness, hurdle_fitness=tuple(row.hurdle_fitness), source_id=row.source_iid
+        )
+
+    def cache_put(
+        self,
+        program_hash: str,
+        config_key: str,
+        value: CachedFitness,
+        source_search_id: int | None = None,
+    ) -> bool:
+        statement = (
+            self._insert(fitness_cache)
+            .values(
+                program_hash=program_hash,
+                config_key=config_key,
+                fitness=value.fitness,
+                hurdle_fitness=list(value.hurdle_fitness),
+                source_search_id=source_search_id,
+                source_iid=value.source_id,
+                created_at=utc_now(),
+            )
+            .on_conflict_do_nothing(index_elements=["program_hash", "config_key"])
+            .returning(fitness_cache.c.program_hash)  # a row back only if it was inserted
+        )
+        with self._transaction(write=True) as conn:
+            return conn.execute(statement).first() is not None
+
+    # -- the driver's lease ----------------------------------------------------------------------
+
+    def acquire_lease(self, search_id: int, holder: str, ttl_seconds: float) -> bool:
+        _check_lease_args(holder, ttl_seconds)
+        free = or_(
+            searches.c.lease_holder.is_(None),
+            searches.c.lease_holder == holder,
+            searches.c.lease_expires_at <= db_epoch(),
+        )
+        statement = (
+            update(searches)
+            .where(searches.c.id == search_id, free)
+            .values(
+                lease_holder=holder,
+                lease_expires_at=db_epoch() + ttl_seconds,
+                lease_ttl_seconds=ttl_seconds,
+            )
+        )
+        return self._lease_update(search_id, statement)
+
+    def heartbeat(self, search_id: int, holder: str) -> bool:
+        statement = (
+            update(searches)
+            .where(searches.c.id == search_id, searches.c.lease_holder == holder)
+            .values(lease_expires_at=db_epoch() + searches.c.lease_ttl_seconds)
+        )
+        return self._lease_update(search_id, statement)
+
+    def release_lease(self, search_id: int, holder: str) -> bool:
+        statement = (
+            update(searches)
+            .where(searches.c.id == search_id, searches.c.lease_holder == holder)
+            .values(lease_holder=None, lease_expires_at=None, lease_ttl_seconds=None)
+        )
+        return self._lease_update(search_id, statement)
+
+    def _lease_update(self, search_id: int, statement: Any) -> bool:
+        with self._transaction(write=True) as conn:
+            if conn.execute(statement).rowcount == 1:
+                return True
+            self._require_search(conn, search_id)
+            return False
+
+
+def _improves(evaluation: Evaluation, iid: int, best: float | None, best_iid: int | None) -> bool:
+    if evaluation.status is not IndividualStatus.DONE or evaluation.fitness is None:
+        return False
+    if best is None or evaluation.fitness < best:
+        return True
+    return evaluation.fitness == best and best_iid is not None and iid < best_iid
+
+
+def _check_lease_args(holder: str, ttl_seconds: float) -> None:
+    if not holder or len(holder) > 200:
+        raise StoreArgumentError(f"a lease holder needs 1 to 200 characters, got {holder!r}")
+    if not (math.isfinite(ttl_seconds) and ttl_seconds > 0):
+        raise StoreArgumentError(f"ttl_seconds must be a positive number, got {ttl_seconds}")

@@ -1,0 +1,174 @@
+"""Where the store lives and how it connects (service/store/database.py), and what it stores of a
+training result; the contract itself is in test_store_contract.py."""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from store_support import POSTGRES_SKIP_REASON, postgres_schema, postgres_url, seed_dna
+
+from service.store import (
+    Evaluation,
+    IndividualStatus,
+    SQLStore,
+    StoreArgumentError,
+    StoreUnavailableError,
+    database_url,
+    default_database_path,
+    upgrade_schema,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_the_default_database_is_a_sqlite_file_in_the_user_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    expected = tmp_path / ".local" / "share" / "primer-search" / "primer-search.db"
+    assert default_database_path() == expected
+    assert database_url(None).database == str(expected)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_database_path() == tmp_path / "data" / "primer-search" / "primer-search.db"
+
+
+def test_urls_and_paths_are_resolved(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert database_url("runs.db").database == str(tmp_path / "runs.db")
+    assert database_url(tmp_path / "x.db").drivername == "sqlite"
+    assert database_url("sqlite:////tmp/a.db").database == "/tmp/a.db"
+    for given in ("postgresql://u@h:5432/db", "postgres://u@h/db", "postgresql+psycopg://u@h/db"):
+        assert database_url(given).drivername == "postgresql+psycopg"
+    with pytest.raises(StoreArgumentError, match=r"unsupported database URL 'mysql://u:\*\*\*@h"):
+        database_url("mysql://u:secret@h/db")
+
+
+def test_a_new_sqlite_file_gets_its_folders(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b" / "store.db"
+    with SQLStore(path, upgrade=True) as store:
+        assert store.create_search("s", {}, seed_dna()) == 1
+    assert path.is_file()
+
+
+def test_sqlite_connections_are_configured(tmp_path: Path) -> None:
+    # The pragmas are per connection: read them on one of the store's.
+    with SQLStore(tmp_path / "s.db", upgrade=True) as store, store._engine.connect() as conn:
+        pragma = {
+            name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+            for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+        }
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 30000,
+        "synchronous": 1,
+    }
+
+
+def test_an_in_memory_store_works_for_one_process() -> None:
+    with SQLStore("sqlite://", upgrade=True) as store:
+        sid = store.create_search("memory", {"a": 1}, seed_dna())
+        assert store.get_search(sid).config == {"a": 1}
+
+
+def test_an_unreachable_database_is_reported_without_its_password() -> None:
+    with pytest.raises(StoreUnavailableError) as error:
+        SQLStore("postgresql://user:secret@127.0.0.1:1/db")
+    assert "secret" not in str(error.value) and "127.0.0.1:1" in str(error.value)
+
+
+def test_a_dropped_postgresql_connection_costs_one_call() -> None:
+    base = postgres_url()
+    if base is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    with postgres_schema(base) as url:
+        upgrade_schema(url)
+        with SQLStore(url) as store:
+            sid = store.create_search("s", {}, seed_dna())
+            with store._engine.connect() as conn:  # the pool's one connection
+                pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+            admin = create_engine(database_url(base))
+            with admin.begin() as conn:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            admin.dispose()
+            with pytest.raises(StoreUnavailableError):
+                store.get_search(sid)
+            assert store.get_search(sid).id == sid  # the pool reconnected
+
+
+def test_a_training_result_becomes_an_evaluation() -> None:
+    from primer_search.training.result import FailureKind, HurdleRecord, Status, TrainResult
+
+    common: dict[str, Any] = dict(
+        budget="10s",
+        seed=0,
+        program_hash="abc",
+        model_preset="tiny",
+        train_preset="tiny",
+        vocab_size=64,
+        seq_len=16,
+        batch_tokens=256,
+        device="CPU",
+        versions={},
+        parameter_count=30_000,
+        step_seconds=0.01,
+    )
+    hurdle = HurdleRecord(
+        index=1,
+        position=5.0,
+        steps=10,
+        tokens=2560,
+        train_seconds=5.0,
+        fitness=4.5,
+        perplexity=math.exp(4.5),
+        threshold=4.0,
+        passed=False,
+    )
+    stopped = Evaluation.from_train_result(
+        TrainResult(
+            status=Status.STOPPED_AT_HURDLE,
+            fitness=4.5,
+            perplexity=math.exp(4.5),
+            hurdles=[hurdle],
+            stopped_at_hurdle=1,
+            **common,
+        )
+    )
+    assert (stopped.status, stopped.fitness, stopped.hurdle_fitness) == (
+        IndividualStatus.STOPPED,
+        4.5,
+        (4.5,),
+    )
+    assert (stopped.hurdle_reached, stopped.parameter_count, stopped.error) == (1, 30_000, None)
+    assert stopped.result is not None and stopped.result["status"] == "stopped_at_hurdle"
+    failed = Evaluation.from_train_result(
+        TrainResult(
+            status=Status.FAILED,
+            failure_kind=FailureKind.NON_FINITE,
+            failure_reason="loss is NaN at step 3",
+            **common,
+        )
+    )
+    assert failed.status is IndividualStatus.FAILED and failed.fitness is None
+    assert failed.error == "non_finite: loss is NaN at step 3"
+
+
+def test_the_core_never_imports_the_service() -> None:
+    """STYLE.md principle 2: primer_search/ knows nothing of SQL (nor of this package)."""
+    offenders = []
+    for path in (REPO / "primer_search").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n.split(".")[0] in ("service", "sqlalchemy", "alembic") for n in names):
+                offenders.append(str(path.relative_to(REPO)))
+    assert offenders == []
