@@ -1,0 +1,105 @@
+"""What a user asks for when launching a search (REST API `POST /searches`, `primer-search run`).
+
+One pydantic model shared by the API, the CLI and the driver, stored whole in the search's row.
+Validation names the bad field (the API returns it as a 422); everything the library checks
+(seed names, DNA, presets, budgets, data arguments) is checked here too, before a search exists.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from primer_search.config import PRESETS
+from primer_search.dna import check_dna, parse_dna
+from primer_search.errors import PrimerSearchError
+from primer_search.seeds import seed_names
+
+
+class DataConfig(BaseModel):
+    """The corpus, as `primer_search.data.DataSpec` fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["builtin", "lm1b", "text"] = "builtin"
+    train_paths: tuple[str, ...] = ()
+    validation_paths: tuple[str, ...] = ()
+    data_dir: str | None = None
+    vocab_size: int | None = Field(None, ge=64, le=262_144)  # None: the preset's
+    validation_tokens: int = Field(16_384, ge=1_024, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _paths_for_text(self) -> DataConfig:
+        if self.source == "text" and not self.train_paths:
+            raise ValueError("source 'text' needs train_paths (and optionally validation_paths)")
+        return self
+
+
+class EvaluatorResources(BaseModel):
+    """What one Ray evaluator actor reserves."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    num_cpus: float = Field(1.0, gt=0, le=1024)
+    num_gpus: float = Field(0.0, ge=0, le=64)
+
+
+class SearchConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field("search", min_length=1, max_length=200)
+    seed: str | None = "transformer"  # a seed name; or give `dna`
+    dna: dict[str, Any] | None = None  # a DNA (JSON object) to start from instead of a seed
+    data: DataConfig = DataConfig()
+    preset: str = "tiny"
+    budget: str = "30s"  # per candidate: 60s, 2000steps, 1Mtokens
+    hurdles: int = Field(0, ge=0, le=8)
+    population_size: int = Field(100, ge=2, le=100_000)
+    tournament_size: int = Field(10, ge=1)
+    initial_population: Literal["mutated", "copies"] = "mutated"
+    max_evaluations: int | None = Field(100, ge=1, le=10_000_000)
+    deadline_seconds: float | None = Field(None, gt=0)
+    evaluators: int = Field(2, ge=1, le=4096)
+    resources: EvaluatorResources = EvaluatorResources()
+    max_attempts: int = Field(3, ge=1, le=100)  # per candidate, counting evaluator deaths
+    failure_policy: Literal["worst", "drop"] = "worst"
+    use_cache: bool = True
+    rng_seed: int = Field(0, ge=0, le=2**63 - 1)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; available: {', '.join(PRESETS)}")
+        return value
+
+    @field_validator("budget")
+    @classmethod
+    def _parse_budget(cls, value: str) -> str:
+        from primer_search.training.budget import parse_budget  # no TensorFlow import
+
+        try:
+            return str(parse_budget(value))
+        except PrimerSearchError as exc:
+            raise ValueError(str(exc)) from None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if (self.seed is None) == (self.dna is None):
+            raise ValueError("give exactly one of 'seed' (a seed name) and 'dna' (a program)")
+        if self.seed is not None and self.seed not in seed_names():
+            raise ValueError(f"unknown seed {self.seed!r}; available: {', '.join(seed_names())}")
+        if self.dna is not None:
+            try:
+                check_dna(parse_dna(self.dna))
+            except PrimerSearchError as exc:
+                raise ValueError(str(exc)) from None
+        if self.tournament_size > self.population_size:
+            raise ValueError(
+                f"tournament_size ({self.tournament_size}) must not exceed population_size "
+                f"({self.population_size})"
+            )
+        if self.max_evaluations is None and self.deadline_seconds is None:
+            raise ValueError("give max_evaluations or deadline_seconds (or both)")
+        return self
