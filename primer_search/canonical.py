@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from primer_search.dna import DNA
@@ -23,47 +24,115 @@ from primer_search.ops import REGISTRY
 
 def canonical_form(dna: DNA) -> list[list[Any]]:
     """The graph as a list of nodes in canonical post-order; inputs refer to earlier positions."""
-    return _canonical(lower(dna))[0]
+    form: list[list[Any]] = []
+    _walk(lower(dna), form)
+    return form
 
 
 def canonical_hash(dna: DNA) -> str:
     """Hex SHA-256 of the canonical form."""
-    return _canonical(lower(dna))[1]
+    return _walk(lower(dna), None)
 
 
-def _canonical(graph: Graph) -> tuple[list[list[Any]], str]:
-    position: dict[int, int] = {}
+def same_graph(a: Graph, b: Graph) -> bool:
+    """Whether two graphs are equal node for node, in the same order (where each node came from
+    aside): a quick sufficient condition for equal canonical hashes, since the hash reads
+    nothing else. False does not mean the hashes differ (independent nodes may be ordered
+    differently). Constants are compared as the hash reads them, by repr: 0.0 is not -0.0."""
+    if a.output != b.output or len(a.nodes) != len(b.nodes):
+        return False
+    for x, y in zip(a.nodes, b.nodes, strict=True):
+        if (
+            x.op != y.op
+            or x.inputs != y.inputs
+            or x.scope != y.scope
+            or x.mult != y.mult
+            or x.branch != y.branch
+            or x.constant != y.constant
+            or (x.constant == 0.0 and repr(x.constant) != repr(y.constant))
+        ):
+            return False
+    return True
+
+
+def _walk(graph: Graph, form: list[list[Any]] | None) -> str:
+    """The digest of the output node; with `form`, also append every node's canonical entry.
+
+    A node's digest is the SHA-256 of the JSON list [op, input digests, scope, *own fields],
+    own fields being the branch (ENTER, EXIT) or the bank value the op reads, its dims-bank
+    multiplier and its weight serial. Serial numbers follow an iterative post-order walk from
+    the output: inputs in order, then the node."""
+    nodes = graph.nodes
     digests: dict[int, str] = {}
-    form: list[list[Any]] = []
+    position: dict[int, int] = {}
     serial = 0
-    stack: list[tuple[int, bool]] = [(graph.output, False)]
-    while stack:  # iterative post-order walk: inputs in order, then the node
-        index, expanded = stack.pop()
-        if index in position:
+    stack: list[int] = [graph.output]  # an index, or ~index once its inputs are on the stack
+    while stack:
+        index = stack.pop()
+        expanded = index < 0
+        if expanded:
+            index = ~index
+        if index in digests:
             continue
-        node = graph.nodes[index]
+        node = nodes[index]
         if not expanded:
-            stack.append((index, True))
-            stack.extend((p, False) for p in reversed(node.inputs) if p not in position)
+            stack.append(~index)
+            stack.extend(p for p in reversed(node.inputs) if p not in digests)
             continue
-        entry: list[Any] = [node.op, [position[p] for p in node.inputs], list(node.scope)]
-        if node.op in (ENTER, EXIT):
-            entry.append(node.branch)
-        elif node.op != INPUT:
-            spec = REGISTRY[node.op]
+        op = node.op
+        rest: list[Any] = [list(node.scope)]
+        if op in (ENTER, EXIT):
+            rest.append(node.branch)
+        elif op != INPUT:
+            spec = REGISTRY[op]
             if "constant" in spec.uses:
-                entry.append(repr(float(node.constant)))
+                rest.append(repr(float(node.constant)))
             if "dim" in spec.uses:
-                entry.append(node.mult)
+                rest.append(node.mult)
             if spec.weighted:
-                entry.append(f"w{serial}")
+                rest.append(f"w{serial}")
                 serial += 1
-        keyed = [entry[0], [digests[p] for p in node.inputs], *entry[2:]]
-        digests[index] = _sha(keyed)
-        position[index] = len(form)
-        form.append(entry)
-    return form, digests[graph.output]
+        inputs = [digests[p] for p in node.inputs]
+        digests[index] = hashlib.sha256(_node_json(op, inputs, rest).encode()).hexdigest()
+        if form is not None:
+            position[index] = len(form)
+            form.append([op, [position[p] for p in node.inputs], *rest])
+    return digests[graph.output]
 
 
-def _sha(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, separators=(",", ":")).encode()).hexdigest()
+def _node_json(op: str, inputs: list[str], rest: list[Any]) -> str:
+    """`json.dumps([op, inputs, *rest], separators=(",", ":"))`, the text a node's digest hashes.
+
+    Written out by hand because json.dumps was most of the cost of a hash (the engine hashes
+    every child). The text is the same for the values a node holds: strings that need no JSON
+    escape (op names, float reprs, "w3", hex digests), ints and lists of ints; any other value
+    goes through json.dumps. tests/test_evolution_speed.py checks the two agree over many
+    programs, and tests/test_canonical.py pins a golden hash."""
+    text = "[" + _json(op) + (',["' + '","'.join(inputs) + '"]' if inputs else ",[]")
+    for value in rest:
+        text += "," + _json(value)
+    return text + "]"
+
+
+# Strings that json.dumps writes unchanged between quotes.
+_PLAIN = re.compile(r"[A-Za-z0-9_.+\-]*")
+
+
+def _json(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        if value in _PLAIN_SEEN or _PLAIN.fullmatch(value):
+            if len(_PLAIN_SEEN) < 4096:
+                _PLAIN_SEEN.add(value)
+            return '"' + value + '"'
+    elif kind is int:
+        return repr(value)
+    elif kind is list:
+        if not value:
+            return "[]"
+        if all(type(v) is int for v in value):
+            return "[" + ",".join(map(repr, value)) + "]"
+    return json.dumps(value, separators=(",", ":"))
+
+
+_PLAIN_SEEN: set[str] = set()  # op names and serials: skips the regex for the common strings

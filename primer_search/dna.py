@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from primer_search.errors import DNAValidationError, ValidationIssue
+from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, REGISTRY
 
 FORMAT_VERSION = 1
@@ -153,9 +154,29 @@ def validate_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> list[ValidationIs
     if issues:
         return issues
     issues += _check_banks(dna, limits)
+    n_constants, n_dims, n_subprograms = len(dna.constants), len(dna.dims), len(dna.subprograms)
     for s, sub in enumerate(dna.subprograms):
+        # The search validates every child, which shares with its parent each subprogram the
+        # mutation left alone: a subprogram found valid in the same context is not checked again.
+        context = (s, n_constants, n_dims, n_subprograms)
+        if _VALID_SUBPROGRAMS.peek(sub) == context:
+            continue
+        found = len(issues)
         for i, inst in enumerate(sub.instructions):
-            issues += _check_instruction(dna, s, i, inst, len(dna.constants), len(dna.dims))
+            # The common case, a valid instruction, in one expression; the issues come from
+            # _check_instruction.
+            n_states = i + NUM_INPUTS
+            if not (
+                0 <= inst.input1 < n_states
+                and 0 <= inst.input2 < n_states
+                and 0 <= inst.constant < n_constants
+                and 0 <= inst.dim < n_dims
+                and inst.branch in BRANCHES
+                and (inst.op in REGISTRY if inst.op != CALL else s < inst.callee < n_subprograms)
+            ):
+                issues += _check_instruction(dna, s, i, inst, n_constants, n_dims)
+        if len(issues) == found:
+            _VALID_SUBPROGRAMS.put(sub, context)
     if issues:
         return issues
     resolved = resolved_instruction_count(dna)
@@ -174,6 +195,10 @@ def validate_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> list[ValidationIs
             )
         )
     return issues
+
+
+# Subprogram -> (its index, number of constants, dims and subprograms) of a DNA it was valid in.
+_VALID_SUBPROGRAMS: IdentityCache[Subprogram, tuple[int, int, int, int]] = IdentityCache(1024)
 
 
 def check_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> DNA:

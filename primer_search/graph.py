@@ -16,9 +16,12 @@ projection of width d), so `branch` is read on CALL only.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from primer_search.dna import DNA, MAIN, live_instructions
+from primer_search.dna import DNA, MAIN, Subprogram, live_instructions
+from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, REGISTRY, Kind, WeightSpec, feature_width
 
 INPUT, ENTER, EXIT = "INPUT", "ENTER", "EXIT"
@@ -49,16 +52,39 @@ class Shapes:
 
 
 def lower(dna: DNA) -> Graph:
-    """Inline every live call of a valid DNA into one graph."""
-    nodes: list[Node] = [Node(INPUT, ())]
+    """Inline every live call of a valid DNA into one graph.
 
-    def add(node: Node) -> int:
-        nodes.append(node)
-        return len(nodes) - 1
+    A DNA and a Graph are immutable, so the last few lowerings are remembered by identity: the
+    engine hashes a child (canonical.py) and then sizes it (the static gate), and the second
+    lowering of the same object is free."""
+    return _LOWERED.get(dna, _lower)
 
-    def expand(s: int, inputs: tuple[int, int], scope: tuple[int, ...]) -> int:
+
+def _lower(dna: DNA) -> Graph:
+    lowering = _Lowering(dna)
+    output = lowering.expand(MAIN, (0, 0), ())
+    return _prune(lowering.nodes, output)
+
+
+class _Lowering:
+    """One lowering in progress. A class, not a recursive closure: a closure that calls itself
+    is a reference cycle, which kept each lowering's nodes alive until the garbage collector ran
+    (a quarter of the engine's time went to collecting them)."""
+
+    def __init__(self, dna: DNA):
+        # Nodes are built as plain tuples (the fields of Node, in order) and made Nodes once, in
+        # _prune: constructing a frozen dataclass is the costliest step of a lowering.
+        self.nodes: list[_RawNode] = [(INPUT, (), (), 0.0, 0, 1, None)]
+        self.dna = dna
+        self.live: dict[int, list[bool]] = {}
+
+    def expand(self, s: int, inputs: tuple[int, int], scope: tuple[int, ...]) -> int:
+        nodes, dna = self.nodes, self.dna
         sub = dna.subprograms[s]
-        live = live_instructions(sub)
+        live = self.live.get(s)
+        if live is None:
+            # Subprograms a mutation left alone are shared between parent and child.
+            live = self.live[s] = _LIVE.get(sub, live_instructions)
         states: list[int] = list(inputs)
         for i, inst in enumerate(sub.instructions):
             if not live[i]:
@@ -66,82 +92,109 @@ def lower(dna: DNA) -> Graph:
                 continue
             a, b = states[inst.input1], states[inst.input2]
             if inst.op == CALL and inst.branch == 1:
-                out = expand(inst.callee, (a, b), scope)
+                out = self.expand(inst.callee, (a, b), scope)
             elif inst.op == CALL:
                 inner = (inst.branch, *scope)
-                ea = add(Node(ENTER, (a,), inner, branch=inst.branch, origin=(s, i)))
-                eb = ea if b == a else add(Node(ENTER, (b,), inner, branch=inst.branch))
-                result = expand(inst.callee, (ea, eb), inner)
-                out = add(Node(EXIT, (result,), scope, branch=inst.branch, origin=(s, i)))
+                nodes.append((ENTER, (a,), inner, 0.0, 0, inst.branch, (s, i)))
+                ea = len(nodes) - 1
+                if b == a:
+                    eb = ea
+                else:
+                    nodes.append((ENTER, (b,), inner, 0.0, 0, inst.branch, None))
+                    eb = len(nodes) - 1
+                result = self.expand(inst.callee, (ea, eb), inner)
+                nodes.append((EXIT, (result,), scope, 0.0, 0, inst.branch, (s, i)))
+                out = len(nodes) - 1
             else:
                 spec = REGISTRY[inst.op]
-                out = add(
-                    Node(
+                uses = spec.uses
+                nodes.append(
+                    (
                         inst.op,
                         (a, b) if spec.arity == 2 else (a,),
                         scope,
-                        constant=dna.constants[inst.constant] if "constant" in spec.uses else 0.0,
-                        mult=dna.dims[inst.dim] if "dim" in spec.uses else 0,
-                        origin=(s, i),
+                        dna.constants[inst.constant] if "constant" in uses else 0.0,
+                        dna.dims[inst.dim] if "dim" in uses else 0,
+                        1,
+                        (s, i),
                     )
                 )
+                out = len(nodes) - 1
             states.append(out)
         return states[-1]
 
-    output = expand(MAIN, (0, 0), ())
-    return _prune(nodes, output)
+
+# (op, inputs, scope, constant, mult, branch, origin): a Node's fields while a graph is built.
+_RawNode = tuple[str, tuple[int, ...], tuple[int, ...], float, int, int, "tuple[int, int] | None"]
 
 
-def _prune(nodes: list[Node], output: int) -> Graph:
+def _prune(nodes: list[_RawNode], output: int) -> Graph:
     """Drop nodes the output does not read (an ENTER of an input the callee ignores)."""
     needed = [False] * len(nodes)
     needed[0] = needed[output] = True
     for index in range(output, -1, -1):
         if needed[index]:
-            for parent in nodes[index].inputs:
+            for parent in nodes[index][1]:
                 needed[parent] = True
     new_index: dict[int, int] = {}
     kept: list[Node] = []
-    for index, node in enumerate(nodes):
+    for index, (op, inputs, scope, constant, mult, branch, origin) in enumerate(nodes):
         if needed[index]:
             new_index[index] = len(kept)
-            kept.append(
-                Node(
-                    node.op,
-                    tuple(new_index[p] for p in node.inputs),
-                    node.scope,
-                    node.constant,
-                    node.mult,
-                    node.branch,
-                    node.origin,
-                )
-            )
+            inputs = tuple(new_index[p] for p in inputs)
+            kept.append(_node(op, inputs, scope, constant, mult, branch, origin))
     return Graph(tuple(kept), new_index[output])
+
+
+_NODE_FIELDS = tuple(f.name for f in fields(Node))
+
+
+def _node(*values: Any) -> Node:
+    """Node(*values) at less than half the cost: a frozen dataclass's __init__ sets each field
+    through object.__setattr__, and a lowering builds tens of nodes (the engine lowers every
+    child). Node has no __post_init__, so the result is the same object state."""
+    node = object.__new__(Node)
+    node.__dict__.update(zip(_NODE_FIELDS, values, strict=True))
+    return node
 
 
 def infer_shapes(graph: Graph, base_unit: int, d_model: int) -> Shapes:
     """Kind and width of every node for a block of width `d_model` and a base unit."""
+    plan = _plan(graph)
+    shapes = plan.shapes.get((base_unit, d_model))
+    if shapes is None:
+        shapes = _infer_shapes(plan, base_unit, d_model)
+        if len(plan.shapes) < _MEMO_PER_GRAPH:
+            plan.shapes[(base_unit, d_model)] = shapes
+    return shapes
+
+
+def _infer_shapes(plan: _Plan, base_unit: int, d_model: int) -> Shapes:
     kinds: list[Kind] = []
     widths: list[int | None] = []
     dim_widths: list[int] = []
-    for node in graph.nodes:
+    for code, p0, p1, inputs, infer, mult, copies, branch in plan.steps:
         dim_width = 0
         width: int | None
-        if node.op == INPUT:
+        if code <= _BINARY:  # a primitive
+            if mult is not None:  # the op reads `dim`
+                dim_width = max(1, mult * base_unit // copies)
+            if code == _UNARY:
+                kind, width = infer((kinds[p0],), (widths[p0],), dim_width)
+            else:
+                kind, width = infer((kinds[p0], kinds[p1]), (widths[p0], widths[p1]), dim_width)
+        elif code == _INPUT:
             kind, width = Kind.FEATURE, d_model
-        elif node.op == ENTER:
-            kind, width = kinds[node.inputs[0]], widths[node.inputs[0]]
-        elif node.op == EXIT:
-            kind, inner = kinds[node.inputs[0]], widths[node.inputs[0]]
-            width = None if kind is Kind.MATRIX else int(inner or 1) * node.branch
-        else:
-            spec = REGISTRY[node.op]
-            if "dim" in spec.uses:
-                dim_width = max(1, node.mult * base_unit // math.prod(node.scope))
-            kind, width = spec.infer(
-                tuple(kinds[p] for p in node.inputs),
-                tuple(widths[p] for p in node.inputs),
-                dim_width,
+        elif code == _ENTER:
+            kind, width = kinds[p0], widths[p0]
+        elif code == _EXIT:
+            kind, inner = kinds[p0], widths[p0]
+            width = None if kind is Kind.MATRIX else int(inner or 1) * branch
+        else:  # a primitive of another arity (none in the registry today)
+            if mult is not None:
+                dim_width = max(1, mult * base_unit // copies)
+            kind, width = infer(
+                tuple(kinds[p] for p in inputs), tuple(widths[p] for p in inputs), dim_width
             )
         kinds.append(kind)
         widths.append(width)
@@ -164,11 +217,99 @@ def node_weights(graph: Graph, shapes: Shapes, index: int) -> tuple[WeightSpec, 
 
 def block_parameter_count(graph: Graph, shapes: Shapes) -> int:
     """Analytic trainable-parameter count of one compiled block."""
+    plan = _plan(graph)
+    known = plan.counts.get(id(shapes))
+    if known is not None and known[0] is shapes:
+        return known[1]
+    kinds, widths, dim_widths = shapes.kinds, shapes.widths, shapes.dim_widths
     total = 0
+    for index, op, inputs, copies in plan.weighted:
+        if len(inputs) == 1:  # every weighted op of the registry
+            p = inputs[0]
+            node_kinds: tuple[Kind, ...] = (kinds[p],)
+            node_widths: tuple[int | None, ...] = (widths[p],)
+            # Kind members are singletons: ids key the memo (hashing a str Enum runs Python).
+            key: tuple[Any, ...] = (op, id(kinds[p]), widths[p], dim_widths[index])
+        else:
+            node_kinds = tuple(kinds[p] for p in inputs)
+            node_widths = tuple(widths[p] for p in inputs)
+            key = (op, tuple(map(id, node_kinds)), node_widths, dim_widths[index])
+        count = _WEIGHT_COUNTS.get(key)
+        if count is None:
+            weights = REGISTRY[op].weights(node_kinds, node_widths, dim_widths[index])
+            count = sum(math.prod(w.shape) for w in weights)
+            if len(_WEIGHT_COUNTS) >= 1 << 16:
+                _WEIGHT_COUNTS.clear()
+            _WEIGHT_COUNTS[key] = count
+        total += copies * count
+    if len(plan.counts) < _MEMO_PER_GRAPH:
+        plan.counts[id(shapes)] = (shapes, total)
+    return total
+
+
+# Parameters of one copy of a weighted node, a pure function of its op and what it reads,
+# remembered because the base-unit search asks for the same few again and again.
+_WEIGHT_COUNTS: dict[tuple[Any, ...], int] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# What the shape and parameter passes need of a graph, computed once per graph: fit_base_unit
+# (sizing.py) runs both passes for about fifteen base units of the same graph.
+
+# Step codes: primitives of arity 1 and 2 first (the shape pass tests `code <= _BINARY`).
+_UNARY, _BINARY, _INPUT, _ENTER, _EXIT, _OTHER_ARITY = 0, 1, 2, 3, 4, 5
+_CODES = {INPUT: _INPUT, ENTER: _ENTER, EXIT: _EXIT}
+_Infer = Callable[[tuple[Kind, ...], tuple[int | None, ...], int], tuple[Kind, int | None]]
+
+
+def _no_infer(kinds: tuple[Kind, ...], widths: tuple[int | None, ...], d: int) -> Any:
+    raise AssertionError("INPUT, ENTER and EXIT have their own shape rules")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    # Per node: (code, first input, second input (-1 if none), inputs, the op's infer, the
+    # dims-bank multiplier if it reads `dim` else None, copies = prod(scope), branch).
+    steps: tuple[_Step, ...]
+    # Per weighted node: (index, op, inputs, copies).
+    weighted: tuple[tuple[int, str, tuple[int, ...], int], ...]
+    # What was computed for this graph: fit_base_unit asks for some base units twice.
+    shapes: dict[tuple[int, int], Shapes] = field(default_factory=dict)  # (base_unit, d_model)
+    counts: dict[int, tuple[Shapes, int]] = field(default_factory=dict)  # id(shapes)
+
+
+_Step = tuple[int, int, int, tuple[int, ...], _Infer, "int | None", int, int]
+_MEMO_PER_GRAPH = 32
+
+
+def _plan(graph: Graph) -> _Plan:
+    return _PLANS.get(graph, _make_plan)
+
+
+def _make_plan(graph: Graph) -> _Plan:
+    steps: list[_Step] = []
+    weighted: list[tuple[int, str, tuple[int, ...], int]] = []
     for index, node in enumerate(graph.nodes):
         copies = math.prod(node.scope)
-        total += copies * sum(math.prod(w.shape) for w in node_weights(graph, shapes, index))
-    return total
+        inputs = node.inputs
+        p0 = inputs[0] if inputs else -1
+        p1 = inputs[1] if len(inputs) > 1 else -1
+        code = _CODES.get(node.op)
+        if code is not None:
+            steps.append((code, p0, p1, inputs, _no_infer, None, copies, node.branch))
+            continue
+        spec = REGISTRY[node.op]
+        code = {1: _UNARY, 2: _BINARY}.get(len(inputs), _OTHER_ARITY)
+        mult = node.mult if "dim" in spec.uses else None
+        steps.append((code, p0, p1, inputs, spec.infer, mult, copies, node.branch))
+        if spec.weighted:
+            weighted.append((index, node.op, node.inputs, copies))
+    return _Plan(tuple(steps), tuple(weighted))
+
+
+_LOWERED: IdentityCache[DNA, Graph] = IdentityCache(256)
+_LIVE: IdentityCache[Subprogram, list[bool]] = IdentityCache(1024)
+_PLANS: IdentityCache[Graph, _Plan] = IdentityCache(256)
 
 
 def output_width(shapes: Shapes, graph: Graph) -> int:

@@ -60,7 +60,7 @@ from typing import TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from primer_search.canonical import canonical_hash
+from primer_search.canonical import canonical_hash, same_graph
 from primer_search.dna import (
     BRANCHES,
     DEFAULT_LIMITS,
@@ -75,6 +75,8 @@ from primer_search.dna import (
     validate_dna,
 )
 from primer_search.errors import PrimerSearchError
+from primer_search.graph import Graph, lower
+from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, PRIMITIVES, REGISTRY
 
 OPS: tuple[str, ...] = (*PRIMITIVES, CALL)  # what an inserted instruction or an op change draws
@@ -170,10 +172,28 @@ def mutate(
     cannot, such as delete when every subprogram has one instruction, is dropped for this parent
     and costs no attempt), then applies it. The light check makes a fresh attempt, type included,
     while the child computes the parent's graph."""
-    check_dna(dna, limits)
-    parent_hash = canonical_hash(dna)
+    child, record, _child_hash = mutate_with_hash(dna, rng, limits, config)
+    return child, record
+
+
+def mutate_with_hash(
+    dna: DNA,
+    rng: np.random.Generator,
+    limits: Limits = DEFAULT_LIMITS,
+    config: MutationConfig = DEFAULT_MUTATION_CONFIG,
+    parent_hash: str | None = None,
+) -> tuple[DNA, MutationRecord, str]:
+    """`mutate`, also returning the child's canonical hash, which the light check computes
+    anyway (the engine keys its cache with it). With `parent_hash`, the caller vouches that `dna`
+    is valid under `limits` and has that hash (the engine: every member was checked as a child),
+    and neither is recomputed. Same draws from `rng`, so the same child, either way."""
+    if parent_hash is None:
+        check_dna(dna, limits)
+        parent_hash = canonical_hash(dna)
     kinds = [k for k in MutationType if config.weights.get(k, 0.0) > 0]
-    last: Mutation | None = None
+    p: np.ndarray | None = None  # the draw probabilities of `kinds`
+    parent_graph: Graph | None = None
+    last: tuple[DNA, MutationRecord, str] | None = None
     attempt = 0
     while attempt < config.max_tries:
         if not kinds:
@@ -182,16 +202,26 @@ def mutate(
                 "DNA (delete and swap need a subprogram of 2 or more instructions, insert needs "
                 "room under the size limits)"
             )
-        weights = np.array([config.weights[k] for k in kinds], dtype=float)
-        kind = kinds[int(rng.choice(len(kinds), p=weights / weights.sum()))]
+        if p is None:
+            weights = np.array([config.weights[k] for k in kinds], dtype=float)
+            p = weights / weights.sum()
+        kind = kinds[int(rng.choice(len(kinds), p=p))]
         result = MUTATIONS[kind](dna, rng, limits)
         if result is None:
             kinds.remove(kind)
+            p = None
             continue
         child, record = result
         _check_child(child, limits, record)
-        same = canonical_hash(child) == parent_hash
-        last = child, record.model_copy(update={"retries": attempt, "same_graph": same})
+        if parent_graph is None:
+            parent_graph = lower(dna)
+        # Most children the light check discards changed dead code only: their lowered graph is
+        # the parent's, node for node, and so is their hash (canonical.same_graph); skip it.
+        child_hash = (
+            parent_hash if same_graph(lower(child), parent_graph) else canonical_hash(child)
+        )
+        same = child_hash == parent_hash
+        last = child, record.model_copy(update={"retries": attempt, "same_graph": same}), child_hash
         if not same:
             break
         attempt += 1
@@ -235,7 +265,7 @@ def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mu
     input1. No-op (None) when every subprogram is at the instruction limit or the resolved
     instruction limit leaves no room; same graph when the new state is never read."""
     program = _program(dna)
-    budget = _Budget.of(program)
+    budget = _budget(dna)
     s = _pick(
         rng,
         [
@@ -247,7 +277,7 @@ def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mu
     if s is None:
         return None
     i = _index(rng, len(program[s]) + 1)
-    new = _random_instruction(dna, program, s, i, rng, limits)
+    new = _random_instruction(dna, program, budget, s, i, rng, limits)
     program[s] = _insert_at(program[s], i, new)
     record = MutationRecord(
         type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump()
@@ -264,7 +294,7 @@ def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mut
     old = program[s][i]
     program[s] = _delete_at(program[s], i)
     j = _index(rng, len(program[s]) + 1)
-    new = _random_instruction(dna, program, s, j, rng, limits)
+    new = _random_instruction(dna, program, _Budget.of(program), s, j, rng, limits)
     program[s] = _insert_at(program[s], j, new)
     record = MutationRecord(
         type=MutationType.DELETE_AND_INSERT,
@@ -282,7 +312,7 @@ def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation
     position. Always applies (input1 always has another choice); same graph when the instruction
     is dead, or, for example, when a constant index moves to an equal constant."""
     program = _program(dna)
-    budget = _Budget.of(program)
+    budget = _budget(dna)
     s = _index(rng, len(program))
     i = _index(rng, len(program[s]))
     inst = program[s][i]
@@ -370,7 +400,10 @@ MUTATIONS: dict[MutationType, Callable[[DNA, np.random.Generator, Limits], Mutat
 
 
 def _remap(inst: Instruction, mapping: Callable[[int], int]) -> Instruction:
-    return inst.model_copy(update={"input1": mapping(inst.input1), "input2": mapping(inst.input2)})
+    input1, input2 = mapping(inst.input1), mapping(inst.input2)
+    if input1 == inst.input1 and input2 == inst.input2:
+        return inst
+    return inst.model_copy(update={"input1": input1, "input2": input2})
 
 
 def _delete_at(insts: list[Instruction], i: int) -> list[Instruction]:
@@ -444,6 +477,15 @@ class _Budget:
         return resolved <= limits.max_resolved_instructions and product <= limits.max_branch_product
 
 
+def _budget(dna: DNA) -> _Budget:
+    """The budget of an unmodified `dna`, remembered: the light check mutates one parent many
+    times."""
+    return _BUDGETS.get(dna, lambda d: _Budget.of(_program(d)))
+
+
+_BUDGETS: IdentityCache[DNA, _Budget] = IdentityCache(64)
+
+
 def _field_values(
     dna: DNA, program: Program, budget: _Budget, s: int, i: int, name: str, limits: Limits
 ) -> Sequence[int | str]:
@@ -483,11 +525,17 @@ def _valid_call(
 
 
 def _random_instruction(
-    dna: DNA, program: Program, s: int, i: int, rng: np.random.Generator, limits: Limits
+    dna: DNA,
+    program: Program,
+    budget: _Budget,
+    s: int,
+    i: int,
+    rng: np.random.Generator,
+    limits: Limits,
 ) -> Instruction:
     """An instruction for position i of subprogram s with every field drawn uniformly among the
-    values valid there. Assumes a primitive fits the resolved-instruction limit."""
-    budget = _Budget.of(program)
+    values valid there; `budget` is `program`'s. Assumes a primitive fits the
+    resolved-instruction limit."""
     calls = [
         (c, b)
         for c in range(s + 1, len(program))
@@ -518,8 +566,16 @@ def _program(dna: DNA) -> Program:
 
 
 def _rebuild(dna: DNA, program: Program) -> DNA:
-    subprograms = tuple(Subprogram(instructions=tuple(insts)) for insts in program)
+    # A subprogram the mutation left alone is reused as it is (a value, so the child is the same).
+    subprograms = tuple(
+        sub if _unchanged(sub, insts) else Subprogram(instructions=tuple(insts))
+        for sub, insts in zip(dna.subprograms, program, strict=True)
+    )
     return dna.model_copy(update={"subprograms": subprograms})
+
+
+def _unchanged(sub: Subprogram, insts: list[Instruction]) -> bool:
+    return sub.instructions == tuple(insts)  # element by element, identity first
 
 
 def _index(rng: np.random.Generator, n: int) -> int:

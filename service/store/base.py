@@ -261,9 +261,13 @@ class SearchStore(abc.ABC):
         self.close()
 
 
+# Offsets and ids must fit a signed 64-bit integer, the widest both backends bind.
+MAX_OFFSET = 2**63 - 1
+
+
 def check_page(offset: int, limit: int) -> None:
-    if offset < 0:
-        raise StoreArgumentError(f"offset must be >= 0, got {offset}")
+    if not 0 <= offset <= MAX_OFFSET:
+        raise StoreArgumentError(f"offset must be between 0 and {MAX_OFFSET}, got {offset}")
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise StoreArgumentError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
 

@@ -122,6 +122,10 @@ def translated_errors(url: URL) -> Iterator[None]:
         raise
     except exc.IntegrityError as e:
         raise StateConflictError(f"conflicting write to {where}: {_first_line(e)}") from e
+    except exc.DataError as e:  # a value the column cannot hold (PostgreSQL)
+        raise StoreArgumentError(f"value out of range for {where}: {_first_line(e)}") from e
+    except OverflowError as e:  # an integer too large for SQLite to bind
+        raise StoreArgumentError(f"integer too large for {where}: {e}") from e
     except exc.OperationalError as e:
         raise StoreUnavailableError(
             f"database {where} unavailable or locked: {_first_line(e)}"

@@ -1,0 +1,198 @@
+"""The engine's fast paths compute exactly what the plain definitions compute (issue 4: the
+engine costs well under 1 ms per candidate; benchmarks/engine_throughput.py measures it).
+
+Checked over many programs (every seed and mutated copies of it): the hand-written JSON of the
+canonical hash, the graph-equality shortcut of the light check, the memoized shape and
+parameter passes of the base-unit search, `mutate_with_hash`, the per-subprogram validation
+cache, and the identity caches themselves."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+from evolution_support import I, program
+
+from primer_search.canonical import canonical_form, canonical_hash, same_graph
+from primer_search.dna import DNA, Subprogram, validate_dna
+from primer_search.graph import (
+    ENTER,
+    EXIT,
+    INPUT,
+    Graph,
+    Shapes,
+    block_parameter_count,
+    infer_shapes,
+    lower,
+    node_weights,
+)
+from primer_search.identity_cache import IdentityCache
+from primer_search.mutation import mutate, mutate_with_hash
+from primer_search.ops import CALL, REGISTRY, Kind
+from primer_search.seeds import load_seed, seed_names
+
+
+@pytest.fixture(scope="module")
+def programs() -> list[DNA]:
+    rng = np.random.default_rng(0)
+    found = []
+    for name in seed_names():
+        dna = load_seed(name)
+        found.append(dna)
+        for _ in range(60):
+            dna, _record = mutate(dna, rng)
+            found.append(dna)
+    return found
+
+
+def reference_hash(dna: DNA) -> str:
+    """The canonical hash as defined: node digests are SHA-256 of json.dumps([op, input digests,
+    *fields]) over the canonical form."""
+    digests: list[str] = []
+    for op, inputs, *fields in canonical_form(dna):
+        text = json.dumps([op, [digests[p] for p in inputs], *fields], separators=(",", ":"))
+        digests.append(hashlib.sha256(text.encode()).hexdigest())
+    return digests[-1]
+
+
+def reference_shapes(graph: Graph, base_unit: int, d_model: int) -> Shapes:
+    """graph.infer_shapes as first written: no plan, no memo."""
+    kinds: list[Kind] = []
+    widths: list[int | None] = []
+    dim_widths: list[int] = []
+    for node in graph.nodes:
+        dim_width = 0
+        if node.op == INPUT:
+            kind, width = Kind.FEATURE, d_model
+        elif node.op == ENTER:
+            kind, width = kinds[node.inputs[0]], widths[node.inputs[0]]
+        elif node.op == EXIT:
+            kind, inner = kinds[node.inputs[0]], widths[node.inputs[0]]
+            width = None if kind is Kind.MATRIX else int(inner or 1) * node.branch
+        else:
+            spec = REGISTRY[node.op]
+            if "dim" in spec.uses:
+                dim_width = max(1, node.mult * base_unit // math.prod(node.scope))
+            kind, width = spec.infer(
+                tuple(kinds[p] for p in node.inputs),
+                tuple(widths[p] for p in node.inputs),
+                dim_width,
+            )
+        kinds.append(kind)
+        widths.append(width)
+        dim_widths.append(dim_width)
+    return Shapes(tuple(kinds), tuple(widths), tuple(dim_widths))
+
+
+def reference_count(graph: Graph, shapes: Shapes) -> int:
+    return sum(
+        math.prod(node.scope) * sum(math.prod(w.shape) for w in node_weights(graph, shapes, i))
+        for i, node in enumerate(graph.nodes)
+    )
+
+
+def test_canonical_hash_is_the_json_definition(programs):
+    for dna in programs:
+        assert canonical_hash(dna) == reference_hash(dna)
+
+
+def test_hash_text_falls_back_to_json_for_unusual_values():
+    from primer_search.canonical import _node_json
+
+    assert _node_json("ADD", ["ab", "cd"], [[2, 4], 8, "w0"]) == '["ADD",["ab","cd"],[2,4],8,"w0"]'
+    odd = ['A"B', ["x"], [True, 1.5], "é", None]
+    assert _node_json(odd[0], odd[1], odd[2:]) == json.dumps(odd, separators=(",", ":"))
+
+
+def test_same_graph_implies_same_hash_and_misses_no_live_change(programs):
+    rng = np.random.default_rng(1)
+    same = different = 0
+    for parent in programs[::3]:
+        for _ in range(4):
+            child, _record, child_hash = mutate_with_hash(parent, rng)
+            # mutate_with_hash returns the last child; compare it with its parent both ways.
+            if same_graph(lower(child), lower(parent)):
+                same += 1
+                assert canonical_hash(child) == canonical_hash(parent)
+            else:
+                different += 1
+            assert child_hash == canonical_hash(child)
+    assert different > 50
+    # A dead-code change is the common case the shortcut exists for.
+    seed = load_seed("transformer")
+    dead = seed.model_copy(update={"constants": (0.0, 0.125, 3.0)})
+    assert same_graph(lower(dead), lower(seed))
+
+
+def test_same_graph_reads_constants_as_the_hash_does():
+    plus = program([I("C_MUL", 0, constant=0)])
+    minus = plus.model_copy(update={"constants": (-0.0, 0.125)})
+    assert canonical_hash(plus) != canonical_hash(minus)
+    assert not same_graph(lower(plus), lower(minus))
+    nan = plus.model_copy(update={"constants": (math.nan, 0.125)})
+    assert not same_graph(lower(nan), lower(nan.model_copy()))  # NaN != NaN: no shortcut
+
+
+def test_shapes_and_parameter_counts_match_the_plain_passes(programs):
+    for dna in programs[::2]:
+        graph = lower(dna)
+        for unit in (1, 3, 7, 64, 1024):
+            shapes = infer_shapes(graph, unit, 8 * unit)
+            assert shapes == reference_shapes(graph, unit, 8 * unit)
+            count = block_parameter_count(graph, shapes)
+            assert count == reference_count(graph, shapes)
+            # Asked again (as the base-unit search does), the same answer.
+            assert infer_shapes(graph, unit, 8 * unit) == shapes
+            assert block_parameter_count(graph, shapes) == count
+
+
+def test_mutate_with_hash_is_mutate_and_the_childs_hash(programs):
+    for k, dna in enumerate(programs[::7]):
+        parent_hash = canonical_hash(dna)
+        a = mutate(dna, np.random.default_rng(k))
+        b = mutate_with_hash(dna, np.random.default_rng(k))
+        c = mutate_with_hash(dna, np.random.default_rng(k), parent_hash=parent_hash)
+        assert a == b[:2] == c[:2]
+        assert b[2] == c[2] == canonical_hash(a[0])
+
+
+def test_lowering_is_remembered_by_identity_only():
+    dna = load_seed("primer")
+    assert lower(dna) is lower(dna)
+    twin = DNA.model_validate(dna.to_dict())
+    assert twin == dna and lower(twin) == lower(dna)
+
+
+def test_validation_cache_still_checks_a_subprogram_in_a_new_context():
+    """A subprogram found valid is remembered with its context (index, bank sizes, number of
+    subprograms); the same object somewhere it is not valid must still be reported."""
+    caller = Subprogram(instructions=(I(CALL, 0, 0, callee=1), I("CONV_1X1", 2, dim=1)))
+    callee = Subprogram(instructions=(I("ADD", 0, 1),))
+    dna = DNA(subprograms=(caller, callee))
+    assert validate_dna(dna) == []
+    fewer_dims = dna.model_copy(update={"dims": (8,)})
+    assert [i.field for i in validate_dna(fewer_dims)] == ["dim"]
+    no_callee = DNA(subprograms=(caller,))
+    assert [i.field for i in validate_dna(no_callee)] == ["callee"]
+    moved = DNA(subprograms=(callee, caller, callee))  # caller at index 1 calls subprogram 1
+    assert [i.field for i in validate_dna(moved)] == ["callee"]
+    assert validate_dna(dna) == []
+
+
+def test_identity_cache_keeps_the_newest_entries_by_identity():
+    cache: IdentityCache[object, int] = IdentityCache(2)
+    calls = []
+
+    def compute(key: object) -> int:
+        calls.append(key)
+        return len(calls)
+
+    a, b, c = [1], [1], [1]  # equal, not identical
+    assert cache.get(a, compute) == 1 and cache.get(a, compute) == 1
+    assert cache.get(b, compute) == 2, "an equal key is another key"
+    assert cache.get(c, compute) == 3 and len(cache) == 2
+    assert cache.peek(a) is None, "the oldest entry left"
+    assert cache.peek(b) == 2 and cache.peek(c) == 3
