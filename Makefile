@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy primer_search service
+	$(BIN)/mypy primer_search service workers
 
 # pytest exits 5 when it collects nothing; any non-zero status fails make.
 pytest: $(STAMP)

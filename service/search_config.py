@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from primer_search.config import PRESETS
 from primer_search.dna import check_dna, parse_dna
@@ -67,6 +67,14 @@ class SearchConfig(BaseModel):
     use_cache: bool = True
     rng_seed: int = Field(0, ge=0, le=2**63 - 1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _dna_replaces_default_seed(cls, data: Any) -> Any:
+        """A body that gives `dna` and no `seed` starts from that DNA, not from the default."""
+        if isinstance(data, dict) and data.get("dna") is not None and "seed" not in data:
+            return {**data, "seed": None}
+        return data
+
     @field_validator("preset")
     @classmethod
     def _known_preset(cls, value: str) -> str:
@@ -84,22 +92,39 @@ class SearchConfig(BaseModel):
         except PrimerSearchError as exc:
             raise ValueError(str(exc)) from None
 
+    # Checks of one field are field validators, so that a 422 names the field (`loc`); only the
+    # rules that tie several fields together are model validators.
+    @field_validator("seed")
+    @classmethod
+    def _known_seed(cls, value: str | None) -> str | None:
+        if value is not None and value not in seed_names():
+            raise ValueError(f"unknown seed {value!r}; available: {', '.join(seed_names())}")
+        return value
+
+    @field_validator("dna")
+    @classmethod
+    def _valid_dna(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                check_dna(parse_dna(value))
+            except PrimerSearchError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("tournament_size")
+    @classmethod
+    def _tournament_fits(cls, value: int, info: ValidationInfo) -> int:
+        population = info.data.get("population_size")  # absent if it failed its own checks
+        if population is not None and value > population:
+            raise ValueError(
+                f"tournament_size ({value}) must not exceed population_size ({population})"
+            )
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
         if (self.seed is None) == (self.dna is None):
             raise ValueError("give exactly one of 'seed' (a seed name) and 'dna' (a program)")
-        if self.seed is not None and self.seed not in seed_names():
-            raise ValueError(f"unknown seed {self.seed!r}; available: {', '.join(seed_names())}")
-        if self.dna is not None:
-            try:
-                check_dna(parse_dna(self.dna))
-            except PrimerSearchError as exc:
-                raise ValueError(str(exc)) from None
-        if self.tournament_size > self.population_size:
-            raise ValueError(
-                f"tournament_size ({self.tournament_size}) must not exceed population_size "
-                f"({self.population_size})"
-            )
         if self.max_evaluations is None and self.deadline_seconds is None:
             raise ValueError("give max_evaluations or deadline_seconds (or both)")
         return self

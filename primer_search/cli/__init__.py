@@ -27,12 +27,15 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from primer_search.cli import catalog, demo, dna, train
+    from primer_search.cli import catalog, demo, dna, inspect, run, serve, train
 
     catalog.register(app)  # ops, seeds
     dna.register(app)  # dna show / validate / params
     train.register(app)  # train
     demo.register(app)  # demo: a small real search
+    run.register(app)  # run, resume: drive a search in this process
+    serve.register(app)  # serve: the REST API and the drivers
+    inspect.register(app)  # status, list, show, export: read a search store
 
 
 _register_commands()

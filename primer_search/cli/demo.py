@@ -1,23 +1,22 @@
 """`primer-search demo` (`make demo`): a real, small search on the embedded defaults.
 
-Everything is real and nothing is printed that did not happen: the built-in corpus is generated
-and tokenized (cached after the first run), each candidate is a mutated Transformer trained with
-TensorFlow under a wall-clock budget, and regularized evolution picks the parents. This version
-drives the engine in this process; the service (SQL store, Ray workers, dashboard) wraps the same
-engine and trainer (issue 5).
+The same path as `primer-search run`: a SQLite store (in `.demo/` unless --db says otherwise),
+a local Ray with warm evaluator actors, the built-in corpus (generated and tokenized on the first
+run, then cached), Transformer children trained with TensorFlow under a wall-clock budget, and
+regularized evolution. Nothing printed is made up. It ends with the best program and how to look
+at the search.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from primer_search.cli._console import console, reported_errors
-from primer_search.config import get_preset
-from primer_search.dna import DNA
+
+DEMO_DB = Path(".demo") / "primer-search.db"
 
 
 def register(app: typer.Typer) -> None:
@@ -25,84 +24,64 @@ def register(app: typer.Typer) -> None:
 
 
 def demo(
-    evaluations: Annotated[
-        int, typer.Option("--evaluations", min=1, help="Candidates to train.")
-    ] = 12,
-    population: Annotated[int, typer.Option("--population", min=2)] = 6,
+    evaluations: Annotated[int, typer.Option("--evaluations", min=1)] = 24,
+    population: Annotated[int, typer.Option("--population", min=2)] = 8,
     tournament: Annotated[int, typer.Option("--tournament", min=1)] = 3,
-    budget: Annotated[str, typer.Option("--budget", help="Training budget per candidate.")] = "8s",
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    cache_dir: Annotated[Path | None, typer.Option("--cache-dir")] = None,
+    budget: Annotated[str, typer.Option("--budget", help="Per candidate.")] = "6s",
+    evaluators: Annotated[int, typer.Option("--evaluators", min=1)] = 2,
+    rng_seed: Annotated[int, typer.Option("--rng-seed", min=0)] = 0,
+    db: Annotated[str, typer.Option("--db", help="Store URL or SQLite path.")] = str(DEMO_DB),
 ) -> None:
     """Run a small real search: tiny preset, built-in corpus, a few seconds per candidate."""
-    with reported_errors():
-        from primer_search.data import DataSpec, default_cache_dir, open_corpus
-        from primer_search.evolution import (
-            EvolutionConfig,
-            Outcome,
-            ProposalKind,
-            RegularizedEvolution,
-        )
-        from primer_search.gate import static_gate
-        from primer_search.render import render
-        from primer_search.seeds import load_seed
-        from primer_search.training import get_train_preset, parse_budget, train_candidate
+    from primer_search.cli.run import run
 
-        model_config = get_preset("tiny")
-        train_config = get_train_preset("tiny")
-        parsed_budget = parse_budget(budget)
-        # A smaller fixed validation set than the default keeps evaluation cheap on a laptop.
-        spec = DataSpec(
-            source="builtin", vocab_size=model_config.vocab_size, validation_tokens=16_384
-        )
-        console.print(
-            "[bold]primer-search demo[/]: opening the built-in corpus "
-            "(generated and tokenized on the first run, then cached)"
-        )
-        corpus = open_corpus(spec, cache_dir or default_cache_dir())
-        model_config = replace(model_config, vocab_size=corpus.vocab_size)
-        engine = RegularizedEvolution(
-            load_seed("transformer"),
-            EvolutionConfig(population_size=population, tournament_size=tournament, seed=seed),
-            gate=static_gate(model_config),
-            cache_key=f"{corpus.identity}:{model_config.name}:{parsed_budget}",
-        )
-        console.print(
-            f"search: population {population}, tournament {tournament}, {evaluations} "
-            f"evaluations of {parsed_budget} each, seed {seed}"
-        )
-        trained = 0
-        best: tuple[float, int, DNA] | None = None  # best ever: (fitness, id, DNA)
-        while trained < evaluations:
-            proposal = engine.propose()
-            assert proposal is not None  # sequential: nothing is ever pending here
-            what = proposal.mutation.type.value if proposal.mutation else "seed copy"
-            if proposal.kind is not ProposalKind.TRAIN:
-                console.print(f"  #{proposal.id:<3} {what:<18} {proposal.kind.value}")
-                continue
-            result = train_candidate(
-                proposal.dna, model_config, train_config, corpus, parsed_budget, seed=seed
-            )
-            trained += 1
-            if result.failed:
-                engine.report(proposal.id, Outcome(failed=True, reason=result.failure_reason))
-                console.print(f"  #{proposal.id:<3} {what:<18} failed: {result.failure_reason}")
-                continue
-            assert result.fitness is not None
-            engine.report(proposal.id, Outcome(fitness=result.fitness))
-            if best is None or result.fitness < best[0]:
-                best = (result.fitness, proposal.id, proposal.dna)
+    if "://" not in db:
+        Path(db).parent.mkdir(parents=True, exist_ok=True)
+    console.print(
+        f"[bold]primer-search demo[/]: {evaluations} candidates of {budget} each, "
+        f"population {population}, tournament {tournament}, {evaluators} Ray evaluators, "
+        f"store {db}"
+    )
+    run(
+        config_file=None,
+        seed="transformer",
+        preset="tiny",
+        budget=budget,
+        population=population,
+        tournament=tournament,
+        evaluations=evaluations,
+        deadline=None,
+        evaluators=evaluators,
+        cpus=1.0,
+        gpus=None,
+        data="builtin",
+        hurdles=None,
+        rng_seed=rng_seed,
+        name="demo",
+        db=db,
+        ray_address=None,
+        cache_dir=None,
+    )
+    _show_best(db)
+
+
+def _show_best(db: str) -> None:
+    with reported_errors():
+        from primer_search.dna import parse_dna
+        from primer_search.render import render
+        from service.store import SQLStore
+
+        with SQLStore(db, upgrade=True) as store:
+            newest = store.list_searches(offset=0, limit=1).items  # newest first
+            if not newest or newest[0].best_iid is None:
+                return
+            search = newest[0]
+            assert search.best_iid is not None
+            best = store.get_individual(search.id, search.best_iid)
+            assert best.dna is not None and best.fitness is not None
+            console.print(f"\nbest program (#{best.iid}, validation log-ppl {best.fitness:.4f}):")
+            console.print(render(parse_dna(best.dna), show_dead=False), highlight=False)
             console.print(
-                f"  #{proposal.id:<3} {what:<18} log-ppl {result.fitness:.4f} "
-                f"({result.steps} steps, {result.parameter_count:,} params)  "
-                f"best so far {best[0]:.4f} (#{best[1]})"
+                f"look at the search: primer-search show {search.id} --db {db}\n"
+                f"or serve the API (and, soon, the dashboard): primer-search serve --db {db}"
             )
-        if best is None:
-            console.print("no candidate trained successfully")
-            raise typer.Exit(1)
-        c = engine.counters
-        console.print(
-            f"\ndone: {c.trained} trained, {c.failed} failed, {c.cache_hits} cache hits, "
-            f"{c.rejected} rejected. Best: #{best[1]}, validation log-ppl {best[0]:.4f}\n"
-        )
-        console.print(render(best[2], show_dead=False), highlight=False)

@@ -1,0 +1,448 @@
+"""The driver of one search (issue 5, "Controller and Ray evaluators").
+
+    driver = SearchDriver(store, search_id, cache_dir=...)
+    exit = driver.run()     # acquire the lease, drive to the end (or pause / stop), release
+
+One turn of the loop: heartbeat the lease; read the search's status (the API pauses and stops a
+search through the store); hand the free evaluators work (resubmitted candidates first, then new
+children of the engine); wait with `ray.wait` for one evaluation, with a timeout; record what came
+back. Every write happens before the step it allows: proposals are recorded (with the engine
+state, in one transaction) before any is submitted, and the attempt is counted (`mark_running`)
+before the evaluator gets it; each result is recorded with the engine state after `report`. So a
+process killed at any instant leaves a search that `run()` of another driver resumes: the
+engine restored from the store has the same pending proposals as the store, and those are
+resubmitted (see service/search_engine.py).
+
+What counts as an evaluation: a TRAIN proposal that got its final result, DONE (trained the whole
+budget), STOPPED (at a hurdle) or FAILED (by itself, or out of attempts). CACHED and REJECTED
+proposals cost no training: they are recorded and do not count. The search proposes while
+evaluated + in flight < max_evaluations and the deadline has not passed; it is FINISHED when
+nothing is left in flight after that. The deadline counts from the search's first start, pauses
+and interruptions included; work in flight at the deadline is finished, not abandoned.
+
+Pause and stop. PAUSED (by the API): no new proposals; the evaluations in flight finish and are
+recorded; the driver then exits (and goes on instead if the status returns to RUNNING before).
+STOPPED (by the API, or `request_stop()`, which the CLI's Ctrl-C calls): the evaluators are
+killed at once; their candidates stay PENDING / RUNNING in the store and are resubmitted when the
+search is resumed. `request_stop(detach=True)` (a server shutting down) does the same but leaves
+the status RUNNING, so the next server start resumes the search.
+
+Faults. An evaluator that dies (or raises) costs its candidate an attempt: the candidate is
+resubmitted to a fresh evaluator, and recorded FAILED with the reason once it has been handed out
+`max_attempts` times (the store's `attempts` counts every hand-out, including those cut short by
+an interrupted driver; a resumed driver always gives its candidates one more). A candidate that
+fails by itself (NaN, a program that does not build) is an ordinary FAILED result.
+
+One driver per search: the lease (store, base.py). Another live driver's lease makes `run()`
+refuse with LeaseHeldError naming it; a lease whose holder died expires after its TTL and is
+taken over; a driver that loses its lease stops at once without writing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from primer_search.evolution import Proposal, ProposalKind, RegularizedEvolution
+from service.search_config import SearchConfig
+from service.search_engine import SearchSetup, evaluation_of, open_engine, outcome_of
+from service.store import (
+    Evaluation,
+    IndividualStatus,
+    LeaseLostError,
+    SearchStatus,
+    SearchStore,
+    StateConflictError,
+    StoreError,
+)
+from workers.evaluator import EvaluationRequest, EvaluatorSetup
+from workers.pool import Completion, EvaluatorPool, EvaluatorStartError
+
+log = logging.getLogger(__name__)
+
+S = SearchStatus
+# The statuses a driver may take a search from: all but FINISHED (a finished search is done;
+# FAILED is resumable, e.g. after a database outage or fixing the data).
+RESUMABLE = frozenset({S.CREATED, S.RUNNING, S.PAUSED, S.STOPPED, S.FAILED})
+DEFAULT_LEASE_TTL = 30.0
+# Settled (CACHED / REJECTED) proposals made in one turn at most, so a search whose children
+# are all cache hits still heartbeats and reads its status.
+MAX_SETTLED_PER_TURN = 200
+
+
+class LeaseHeldError(StateConflictError):
+    """Another driver holds the search's lease (the message names it and its expiry)."""
+
+
+class SearchFinishedError(StateConflictError):
+    """The search is finished: there is nothing to drive."""
+
+
+class DriverExit(str, enum.Enum):
+    """How `run()` ended."""
+
+    FINISHED = "finished"  # the budget or the deadline was reached
+    PAUSED = "paused"  # paused by the API; the work in flight was recorded
+    STOPPED = "stopped"  # stopped (API, Ctrl-C); work in flight abandoned, resumable
+    DETACHED = "detached"  # request_stop(detach=True): status left RUNNING
+    LEASE_LOST = "lease_lost"  # another driver took the search over
+    FAILED = "failed"  # the evaluators could not start; the search is FAILED with the reason
+
+
+@dataclass(frozen=True)
+class DriverProgress:
+    """What the driver reports after each change: for a progress bar and logs. `latest` is the
+    individual just recorded (a result, or a settled proposal), if any."""
+
+    search_id: int
+    evaluated: int
+    max_evaluations: int | None
+    in_flight: int
+    failed: int
+    cache_hits: int
+    rejected: int
+    best_fitness: float | None
+    latest: Proposal | None = None
+    evaluation: Evaluation | None = None
+
+
+ProgressCallback = Callable[[DriverProgress], None]
+
+
+@dataclass
+class _Flight:
+    proposal: Proposal
+    attempts: int
+
+
+def new_holder_id() -> str:
+    """A lease holder id: readable (host and pid, for the refusal message) and unique."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class SearchDriver:
+    def __init__(
+        self,
+        store: SearchStore,
+        search_id: int,
+        *,
+        cache_dir: str | Path,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        poll_seconds: float = 1.0,
+        on_progress: ProgressCallback | None = None,
+    ):
+        self.store = store
+        self.search_id = search_id
+        self.cache_dir = str(cache_dir)
+        self.lease_ttl = lease_ttl
+        self.poll_seconds = min(poll_seconds, lease_ttl / 3)
+        self.on_progress = on_progress
+        self.holder = new_holder_id()
+        self._stop = threading.Event()
+        self._detach = False
+        self._last_heartbeat = 0.0
+        self._flights: dict[object, _Flight] = {}
+        self._queue: deque[Proposal] = deque()  # candidates waiting for a free evaluator
+        self._best: float | None = None
+        self._max_evaluations: int | None = None
+        self.engine: RegularizedEvolution | None = None
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def run(self) -> DriverExit:
+        """Acquire the lease, drive, release the lease."""
+        self.acquire()
+        return self.drive()
+
+    def request_stop(self, detach: bool = False) -> None:
+        """Asks the driver, from any thread or a signal handler, to stop at its next turn (within
+        `poll_seconds`): status STOPPED, or left RUNNING with `detach`."""
+        self._detach = detach
+        self._stop.set()
+
+    def acquire(self) -> None:
+        """Takes the lease, or raises LeaseHeldError / SearchFinishedError (NotFoundError for an
+        unknown search). Separate from `drive` so a server can refuse synchronously."""
+        self._refuse_finished()
+        if not self.store.acquire_lease(self.search_id, self.holder, self.lease_ttl):
+            raise LeaseHeldError(self._lease_message(), current="leased")
+        self._last_heartbeat = time.monotonic()
+        try:
+            self._refuse_finished()  # it may have finished just before we got the lease
+        except SearchFinishedError:
+            self.store.release_lease(self.search_id, self.holder)
+            raise
+
+    def drive(self) -> DriverExit:
+        """Drives the search whose lease `acquire` took, and releases the lease at the end."""
+        pool: EvaluatorPool | None = None
+        try:
+            search = self.store.get_search(self.search_id)
+            setup = SearchSetup.from_config(
+                SearchConfig.model_validate(search.config), search.seed_dna
+            )
+            self._best = search.best_fitness
+            self._max_evaluations = setup.config.max_evaluations
+            self.store.update_status(self.search_id, S.RUNNING, RESUMABLE)
+            pool = self._start_pool(setup)
+            return self._drive(setup, pool)
+        except LeaseLostError:
+            log.warning("search %s: lease lost; another driver took over", self.search_id)
+            return DriverExit.LEASE_LOST
+        except EvaluatorStartError as exc:
+            self._fail(str(exc))
+            return DriverExit.FAILED
+        except StoreError:
+            raise  # the database is the problem: leave the status for the next driver
+        except BaseException as exc:
+            if not isinstance(exc, KeyboardInterrupt | SystemExit):
+                self._fail(f"the driver crashed: {exc!r}")
+            raise
+        finally:
+            if pool is not None:
+                pool.shutdown()
+            self._release()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def _drive(self, setup: SearchSetup, pool: EvaluatorPool) -> DriverExit:
+        info = self._wait_until_started(pool)
+        if info is None:
+            return self._stopped()
+        self.engine = open_engine(
+            self.store, self.search_id, setup, info["vocab_size"], info["corpus_identity"]
+        )
+        self._queue.extend(sorted(self.engine.pending, key=lambda p: p.id))
+        self._report_progress()
+        deadline = self._deadline(setup.config)
+        while True:
+            self._heartbeat()
+            status = self._status()
+            if status is None:
+                return self._stopped()
+            may_propose = status is S.RUNNING and not _past(deadline)
+            self._fill(setup, pool, may_propose)
+            if not self._flights and not self._queue:
+                if status is S.PAUSED:
+                    return DriverExit.PAUSED
+                if not may_propose or not self._budget_left(setup.config):
+                    return self._finished()
+            for completion in pool.wait(self.poll_seconds):
+                self._collect(setup, completion)
+
+    def _status(self) -> SearchStatus | None:
+        """RUNNING or PAUSED: go on (PAUSED: finish what is in flight); None: stop now."""
+        if self._stop.is_set():
+            return None
+        status = self.store.get_search(self.search_id).status
+        return status if status in (S.RUNNING, S.PAUSED) else None
+
+    def _fill(self, setup: SearchSetup, pool: EvaluatorPool, may_propose: bool) -> None:
+        """Hands every idle evaluator a candidate: a resubmitted one, else a new child."""
+        free = pool.idle()
+        if not free:
+            return
+        new = self._propose(setup, len(free) - len(self._queue)) if may_propose else []
+        trained = [p for p in new if p.kind is ProposalKind.TRAIN]
+        while free and self._queue:
+            self._submit(setup, pool, free.pop(0), self._queue.popleft())
+        for proposal in trained:
+            self._submit(setup, pool, free.pop(0), proposal)
+
+    def _propose(self, setup: SearchSetup, wanted: int) -> list[Proposal]:
+        """Up to `wanted` new TRAIN proposals (and the settled ones made on the way), recorded
+        with the engine state before any is submitted."""
+        assert self.engine is not None
+        proposals: list[Proposal] = []
+        trained = settled = 0
+        while trained < wanted and settled < MAX_SETTLED_PER_TURN:
+            if not self._budget_left(setup.config, extra=trained):
+                break
+            proposal = self.engine.propose()
+            if proposal is None:  # no parent yet: wait for a result
+                break
+            proposals.append(proposal)
+            trained += proposal.kind is ProposalKind.TRAIN
+            settled += proposal.kind is not ProposalKind.TRAIN
+        if proposals:
+            state = self.engine.state_dict(include_programs=False)
+            self.store.record_proposals(self.search_id, proposals, state, self.holder)
+            for proposal in proposals:
+                if proposal.kind is not ProposalKind.TRAIN:
+                    self._report_progress(proposal)
+        return proposals
+
+    def _submit(
+        self, setup: SearchSetup, pool: EvaluatorPool, slot: int, proposal: Proposal
+    ) -> None:
+        attempts = self.store.mark_running(
+            self.search_id, proposal.id, pool.worker(slot), self.holder
+        )
+        request = EvaluationRequest(
+            iid=proposal.id,
+            dna=proposal.dna.to_dict(),
+            budget=setup.config.budget,
+            hurdles=setup.config.hurdles,
+            thresholds=proposal.hurdle_thresholds,
+            seed=setup.training_seed(proposal.id),
+        )
+        self._flights[pool.submit(slot, request)] = _Flight(proposal, attempts)
+
+    def _collect(self, setup: SearchSetup, completion: Completion) -> None:
+        flight = self._flights.pop(completion.ref)
+        if completion.record is not None:
+            self._record(flight.proposal, evaluation_of(completion.record))
+        elif flight.attempts >= setup.config.max_attempts:
+            reason = f"no result after {flight.attempts} attempt(s); last: {completion.lost}"
+            self._record(flight.proposal, Evaluation.failure(reason))
+        else:
+            log.warning(
+                "search %s: candidate %s lost (%s); resubmitting",
+                *(self.search_id, flight.proposal.id, completion.lost),
+            )
+            self._queue.appendleft(flight.proposal)
+
+    def _record(self, proposal: Proposal, evaluation: Evaluation) -> None:
+        assert self.engine is not None
+        self.engine.report(proposal.id, outcome_of(evaluation))
+        state = self.engine.state_dict(include_programs=False)
+        self.store.record_result(self.search_id, proposal.id, evaluation, state, self.holder)
+        if evaluation.status is IndividualStatus.DONE and evaluation.fitness is not None:
+            self._best = min(evaluation.fitness, self._best or evaluation.fitness)
+        self._report_progress(proposal, evaluation)
+
+    # -- budget, lease, status -------------------------------------------------------------------
+
+    def _budget_left(self, config: SearchConfig, extra: int = 0) -> bool:
+        if config.max_evaluations is None:
+            return True
+        in_flight = len(self._flights) + len(self._queue) + extra
+        return self.evaluated + in_flight < config.max_evaluations
+
+    @property
+    def evaluated(self) -> int:
+        counters = self.engine.counters if self.engine else None
+        return counters.trained + counters.failed if counters else 0
+
+    def _deadline(self, config: SearchConfig) -> datetime | None:
+        if config.deadline_seconds is None:
+            return None
+        started = self.store.get_search(self.search_id).started_at
+        assert started is not None  # set when the search became RUNNING
+        return started + timedelta(seconds=config.deadline_seconds)
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat < self.lease_ttl / 3:
+            return
+        if not self.store.heartbeat(self.search_id, self.holder):
+            raise LeaseLostError(f"search {self.search_id}: this driver's lease was taken over")
+        self._last_heartbeat = time.monotonic()
+
+    def _start_pool(self, setup: SearchSetup) -> EvaluatorPool:
+        resources = setup.config.resources
+        evaluator_setup = EvaluatorSetup(
+            data=setup.data,
+            cache_dir=self.cache_dir,
+            model_config=setup.model_config,
+            train_config=setup.train_config,
+            threads=max(1, int(resources.num_cpus)),
+        )
+        pool = EvaluatorPool(
+            setup.config.evaluators, evaluator_setup, resources.num_cpus, resources.num_gpus
+        )
+        pool.start()
+        return pool
+
+    def _wait_until_started(self, pool: EvaluatorPool) -> dict[str, Any] | None:
+        """The first evaluator's description once it has started (TensorFlow imported, corpus
+        open), heartbeating meanwhile; None if asked to stop first."""
+        while pool.info is None:
+            if self._stop.is_set():
+                return None
+            self._heartbeat()
+            pool.wait(self.poll_seconds)
+        return pool.info
+
+    def _finished(self) -> DriverExit:
+        try:
+            self.store.update_status(self.search_id, S.FINISHED, {S.RUNNING})
+        except StateConflictError as exc:  # paused or stopped at the last moment: theirs
+            log.info("search %s: not marked finished (%s)", self.search_id, exc)
+        return DriverExit.FINISHED
+
+    def _stopped(self) -> DriverExit:
+        """The evaluators are killed by `drive`'s clean-up; the candidates in flight stay
+        PENDING / RUNNING in the store for the next driver."""
+        if self._stop.is_set() and self._detach:
+            return DriverExit.DETACHED
+        if self._stop.is_set():
+            # Already stopped, or finished by the API meanwhile: leave it.
+            with contextlib.suppress(StateConflictError):
+                self.store.update_status(self.search_id, S.STOPPED, {S.RUNNING, S.PAUSED})
+        return DriverExit.STOPPED
+
+    def _fail(self, reason: str) -> None:
+        try:
+            self.store.update_status(self.search_id, S.FAILED, RESUMABLE, error=reason)
+        except StoreError as exc:
+            log.error("search %s: could not record the failure %r: %s", self.search_id, reason, exc)
+
+    def _release(self) -> None:
+        try:
+            self.store.release_lease(self.search_id, self.holder)
+        except StoreError as exc:  # it expires by itself after its TTL
+            log.warning("search %s: could not release the lease: %s", self.search_id, exc)
+
+    def _refuse_finished(self) -> None:
+        if self.store.get_search(self.search_id).status is S.FINISHED:
+            raise SearchFinishedError(
+                f"search {self.search_id} is finished; there is nothing to resume",
+                current=S.FINISHED.value,
+            )
+
+    def _lease_message(self) -> str:
+        search = self.store.get_search(self.search_id)
+        until = search.lease_expires_at
+        when = until.astimezone(timezone.utc).strftime("%H:%M:%S UTC") if until else "soon"
+        return (
+            f"search {self.search_id} is being driven by {search.lease_holder} (its lease runs "
+            f"until {when}); only one driver may drive a search. If that driver is dead, its "
+            "lease expires by then and another driver can take over."
+        )
+
+    def _report_progress(
+        self, latest: Proposal | None = None, evaluation: Evaluation | None = None
+    ) -> None:
+        if self.on_progress is None or self.engine is None:
+            return
+        counters = self.engine.counters
+        self.on_progress(
+            DriverProgress(
+                search_id=self.search_id,
+                evaluated=self.evaluated,
+                max_evaluations=self._max_evaluations,
+                in_flight=len(self._flights) + len(self._queue),
+                failed=counters.failed,
+                cache_hits=counters.cache_hits,
+                rejected=counters.rejected,
+                best_fitness=self._best,
+                latest=latest,
+                evaluation=evaluation,
+            )
+        )
+
+
+def _past(deadline: datetime | None) -> bool:
+    return deadline is not None and datetime.now(timezone.utc) >= deadline

@@ -1,0 +1,179 @@
+"""The driver's evaluators: a fixed number of warm Ray actors and the work handed to them.
+
+`EvaluatorPool` is the one place that talks to Ray for a search (STYLE.md, Ray's patterns): it
+creates the actors, submits a candidate to an idle one, and waits with `ray.wait` for whatever
+finishes first, with a timeout, so the driver stays responsive (heartbeats, pause, stop). Work
+in flight is bounded by the number of evaluators. `ray.get` is only called on references that
+`ray.wait` returned ready.
+
+An evaluator that dies (its process killed, its node lost, its memory exceeded) is created
+with `max_restarts=0`, so the death surfaces as a lost result: the pool reports it as a
+`Completion` with `lost` set, and replaces the actor with a fresh one. What to do with the
+candidate (resubmit it, or give up after `max_attempts`) is the driver's decision. An evaluator
+that cannot even start (the corpus is missing, the resources do not exist) fails the same way
+several times in a row; the pool then raises EvaluatorStartError rather than retry forever.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+import ray
+from ray.exceptions import RayError, RayTaskError
+
+from primer_search.errors import PrimerSearchError
+from workers.evaluator import EvaluationRequest, Evaluator, EvaluatorSetup
+
+# A slot whose actor fails to start this many times in a row makes the pool give up.
+MAX_START_FAILURES = 3
+
+
+class EvaluatorStartError(PrimerSearchError):
+    """Evaluators cannot start (the message says why): a configuration problem, not a
+    candidate's; the search cannot go on until it is fixed."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A submitted evaluation came back: `record` (a TrainResult as JSON) when it ran, or
+    `lost`, the reason it has no result (the evaluator died or raised)."""
+
+    ref: ray.ObjectRef
+    worker: str
+    record: dict[str, Any] | None = None
+    lost: str | None = None
+
+
+class _State(enum.Enum):
+    STARTING = "starting"
+    IDLE = "idle"
+    BUSY = "busy"
+
+
+@dataclass
+class _Slot:
+    actor: Any
+    ref: ray.ObjectRef  # `describe` while starting, `evaluate` while busy
+    state: _State = _State.STARTING
+    worker: str = ""
+    start_failures: int = 0
+
+
+class EvaluatorPool:
+    def __init__(self, size: int, setup: EvaluatorSetup, num_cpus: float, num_gpus: float):
+        self.size = size
+        self.setup = setup
+        self._actor_class = ray.remote(
+            num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0
+        )(Evaluator)
+        self._slots: list[_Slot] = []
+        self.info: dict[str, Any] | None = None  # the first evaluator's `describe()`
+        _check_resources(num_cpus, num_gpus)
+
+    def start(self) -> None:
+        self._slots = [self._new_slot() for _ in range(self.size)]
+
+    def _new_slot(self, start_failures: int = 0) -> _Slot:
+        actor = self._actor_class.remote(self.setup)
+        ready = actor.describe.remote()  # type: ignore[attr-defined]  # Ray's actor method
+        return _Slot(actor, ready, start_failures=start_failures)
+
+    # -- the driver's view -----------------------------------------------------------------------
+
+    def idle(self) -> list[int]:
+        """The slots whose evaluator is started and free."""
+        return [i for i, slot in enumerate(self._slots) if slot.state is _State.IDLE]
+
+    def worker(self, index: int) -> str:
+        return self._slots[index].worker
+
+    @property
+    def busy(self) -> int:
+        return sum(slot.state is _State.BUSY for slot in self._slots)
+
+    def submit(self, index: int, request: EvaluationRequest) -> ray.ObjectRef:
+        slot = self._slots[index]
+        assert slot.state is _State.IDLE, f"slot {index} is {slot.state.value}"
+        slot.ref = slot.actor.evaluate.remote(request)
+        slot.state = _State.BUSY
+        return slot.ref
+
+    def wait(self, timeout: float) -> list[Completion]:
+        """Waits up to `timeout` seconds for one evaluation to finish or one evaluator to start,
+        and returns the evaluations that finished (none on a timeout or a start)."""
+        waiting = {s.ref: i for i, s in enumerate(self._slots) if s.state is not _State.IDLE}
+        if not waiting:
+            return []
+        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=timeout)
+        completions = []
+        for ref in ready:
+            index = waiting[ref]
+            if self._slots[index].state is _State.STARTING:
+                self._started(index)
+            else:
+                completions.append(self._finished(index))
+        return completions
+
+    # -- what happens inside -------------------------------------------------------------------
+
+    def _started(self, index: int) -> None:
+        slot = self._slots[index]
+        try:
+            info = ray.get(slot.ref)  # ready: ray.wait returned it
+        except RayError as exc:
+            if slot.start_failures + 1 >= MAX_START_FAILURES:
+                raise EvaluatorStartError(
+                    f"an evaluator failed to start {MAX_START_FAILURES} times in a row: "
+                    f"{_short(exc)}"
+                ) from None
+            self._replace(index, slot.start_failures + 1)
+            return
+        slot.state, slot.worker, slot.start_failures = _State.IDLE, info["worker"], 0
+        if self.info is None:
+            self.info = info
+
+    def _finished(self, index: int) -> Completion:
+        slot = self._slots[index]
+        ref, worker = slot.ref, slot.worker
+        try:
+            record = ray.get(ref)  # ready: ray.wait returned it
+        except RayTaskError as exc:  # evaluate raised; the actor lives on
+            slot.state = _State.IDLE
+            return Completion(ref, worker, lost=f"evaluator {worker} raised: {_short(exc)}")
+        except RayError as exc:  # the actor (or its node) died
+            self._replace(index)
+            return Completion(ref, worker, lost=f"evaluator {worker} died: {_short(exc)}")
+        slot.state = _State.IDLE
+        return Completion(ref, worker, record=record)
+
+    def _replace(self, index: int, start_failures: int = 0) -> None:
+        ray.kill(self._slots[index].actor, no_restart=True)
+        self._slots[index] = self._new_slot(start_failures)
+
+    def shutdown(self) -> None:
+        """Kills every evaluator; work in flight is abandoned (its results never arrive)."""
+        for slot in self._slots:
+            ray.kill(slot.actor, no_restart=True)
+        self._slots = []
+
+
+def _check_resources(num_cpus: float, num_gpus: float) -> None:
+    """Refuses evaluators that the cluster, all of it, could not host now: they would wait
+    forever. (An autoscaling cluster must have started one node of the kind first.)"""
+    total = ray.cluster_resources()
+    cpus, gpus = total.get("CPU", 0.0), total.get("GPU", 0.0)
+    if num_cpus > cpus or num_gpus > gpus:
+        raise EvaluatorStartError(
+            f"an evaluator asks for {num_cpus:g} CPU(s) and {num_gpus:g} GPU(s), but the Ray "
+            f"cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s) in all; lower the evaluator "
+            "resources or connect to a larger cluster (--ray-address)"
+        )
+
+
+def _short(exc: BaseException, limit: int = 600) -> str:
+    """An exception's message without Ray's long tracebacks: the last line that says something."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    text = lines[-1] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
