@@ -161,7 +161,7 @@ def check_search_complete(store: Any, search_id: int, evaluations: int) -> list[
 
 if __name__ == "__main__":  # `primer-search` with the micro preset
     register_micro_preset()
-    from primer_search.cli import main
+    from service.cli import main
 
     sys.argv[0] = "primer-search"
     main()

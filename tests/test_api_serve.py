@@ -15,7 +15,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from primer_search.cli import app
+from service.cli import app
 from service.store import SQLStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -12,9 +12,9 @@ import pytest
 from api_support import FITNESS, fill_search
 from typer.testing import CliRunner
 
-from primer_search.cli import app
 from primer_search.dna import parse_dna
 from primer_search.render import render
+from service.cli import app
 from service.store import SearchStatus, SQLStore
 
 runner = CliRunner()
@@ -113,7 +113,7 @@ def test_inspecting_does_not_import_tensorflow_or_ray(db: str) -> None:
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from primer_search.cli import app\n"
+        "from service.cli import app\n"
         "for args in (['list'], ['status', '1'], ['show', '1', '9'], ['export', '1']):\n"
         f"    assert CliRunner().invoke(app, [*args, '--db', {db!r}]).exit_code == 0, args\n"
         "print(sorted(m for m in ('tensorflow', 'ray') if m in sys.modules))\n"

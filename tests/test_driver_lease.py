@@ -10,9 +10,9 @@ import pytest
 from driver_support import create_search, open_store
 from typer.testing import CliRunner
 
-from primer_search.cli import app
-from primer_search.cli.run import build_config
 from primer_search.errors import ConfigError
+from service.cli import app
+from service.cli.run import build_config
 from service.driver import LeaseHeldError, SearchDriver, SearchFinishedError
 from service.store import LeaseLostError, SearchStatus
 

@@ -1,7 +1,8 @@
 """The `primer-search` command line: a thin edge over the library.
 
 Each command group is a module of this package with a `register(app)` function; adding a
-command (train, run, demo...) is a new module and one line in `_register_commands`. Commands
+command is a new module and one line in `_register_commands`. The commands that need the
+store, Ray or the HTTP server live in `service.cli`, which adds them to this same app. Commands
 call importable library functions and do nothing clever themselves (Flax's lm1b entry point,
 STYLE.md).
 
@@ -27,22 +28,18 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from primer_search.cli import catalog, demo, dna, inspect, run, serve, train
+    from primer_search.cli import catalog, dna, train
 
     catalog.register(app)  # ops, seeds
     dna.register(app)  # dna show / validate / params
     train.register(app)  # train
-    demo.register(app)  # demo: a small real search
-    run.register(app)  # run, resume: drive a search in this process
-    serve.register(app)  # serve: the REST API and the drivers
-    inspect.register(app)  # status, list, show, export: read a search store
 
 
 _register_commands()
 
 
 def main() -> None:
-    """The console script `primer-search` (pyproject.toml) and `python -m primer_search`."""
+    """Run the command line (service.cli.main adds the service's commands to the same app)."""
     # The CLI is the process edge: quiet TensorFlow's C++ start-up logs for commands that
     # build a model, unless the user asked for them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

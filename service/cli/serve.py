@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from primer_search.cli._console import console, err_console, reported_errors
-from primer_search.cli.inspect import DbOption
+from service.cli.inspect import DbOption
 
 SHUTDOWN_SECONDS = 30.0
 

@@ -33,7 +33,7 @@ def demo(
     db: Annotated[str, typer.Option("--db", help="Store URL or SQLite path.")] = str(DEMO_DB),
 ) -> None:
     """Run a small real search: tiny preset, built-in corpus, a few seconds per candidate."""
-    from primer_search.cli.run import run
+    from service.cli.run import run
 
     if "://" not in db:
         Path(db).parent.mkdir(parents=True, exist_ok=True)
