@@ -124,7 +124,13 @@ def train_dataset(
     batches = TrainBatches(tokens, seq_len, batch_tokens, seed, skip_batches)
     spec = tf.TensorSpec((batches.batch_rows, seq_len + 1), tf.int32)
     dataset = tf.data.Dataset.from_generator(lambda: iter(batches), output_signature=spec)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # tf.data autotuning off: with it on (the default, even without AUTOTUNE buffers), deleting
+    # an iterator could block for about as long as the iterator had sat idle; a worker dropping
+    # a candidate's iterator after its evaluation lost 2-8 s per candidate (TF 2.21, CPU;
+    # benchmarks/worker_efficiency.py). A batch is a ~1 ms numpy gather: 2 in flight suffice.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.prefetch(2).with_options(options)
 
 
 def validation_dataset(tokens: np.ndarray, seq_len: int, batch_tokens: int) -> tf.data.Dataset:
