@@ -67,7 +67,7 @@ from service.store import (
     StateConflictError,
     StoreError,
 )
-from workers.evaluator import EvaluationRequest, EvaluatorSetup
+from workers.evaluator import EvaluationRequest, Evaluator, EvaluatorSetup
 from workers.pool import Completion, EvaluatorPool, EvaluatorStartError
 
 log = logging.getLogger(__name__)
@@ -142,13 +142,17 @@ class SearchDriver:
         lease_ttl: float = DEFAULT_LEASE_TTL,
         poll_seconds: float = 1.0,
         on_progress: ProgressCallback | None = None,
+        evaluator_class: type = Evaluator,
     ):
+        """`evaluator_class` is what the Ray actors run (see workers/pool.py): `Evaluator` trains;
+        benchmarks of the controller pass an instant one."""
         self.store = store
         self.search_id = search_id
         self.cache_dir = str(cache_dir)
         self.lease_ttl = lease_ttl
         self.poll_seconds = min(poll_seconds, lease_ttl / 3)
         self.on_progress = on_progress
+        self.evaluator_class = evaluator_class
         self.holder = new_holder_id()
         self._stop = threading.Event()
         self._detach = False
@@ -360,7 +364,11 @@ class SearchDriver:
             threads=max(1, int(resources.num_cpus)),
         )
         pool = EvaluatorPool(
-            setup.config.evaluators, evaluator_setup, resources.num_cpus, resources.num_gpus
+            setup.config.evaluators,
+            evaluator_setup,
+            resources.num_cpus,
+            resources.num_gpus,
+            evaluator_class=self.evaluator_class,
         )
         pool.start()
         return pool

@@ -62,12 +62,21 @@ class _Slot:
 
 
 class EvaluatorPool:
-    def __init__(self, size: int, setup: EvaluatorSetup, num_cpus: float, num_gpus: float):
+    def __init__(
+        self,
+        size: int,
+        setup: EvaluatorSetup,
+        num_cpus: float,
+        num_gpus: float,
+        evaluator_class: type = Evaluator,
+    ):
+        """`evaluator_class` is the actor's class: `Evaluator` (it trains), or in benchmarks and
+        tests a class with the same three methods (`describe`, `identity`, `evaluate`)."""
         self.size = size
         self.setup = setup
         self._actor_class = ray.remote(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0
-        )(Evaluator)
+        )(evaluator_class)
         self._slots: list[_Slot] = []
         self.info: dict[str, Any] | None = None  # the first evaluator's `describe()`
         _check_resources(num_cpus, num_gpus)
