@@ -74,7 +74,7 @@ class EvaluatorPool:
         tests a class with the same three methods (`describe`, `identity`, `evaluate`)."""
         self.size = size
         self.setup = setup
-        self._actor_class = ray.remote(
+        self._actor_class: Any = ray.remote(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0
         )(evaluator_class)
         self._slots: list[_Slot] = []
@@ -86,7 +86,7 @@ class EvaluatorPool:
 
     def _new_slot(self, start_failures: int = 0) -> _Slot:
         actor = self._actor_class.remote(self.setup)
-        ready = actor.describe.remote()  # type: ignore[attr-defined]  # Ray's actor method
+        ready = actor.describe.remote()
         return _Slot(actor, ready, start_failures=start_failures)
 
     # -- the driver's view -----------------------------------------------------------------------
