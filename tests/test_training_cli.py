@@ -65,6 +65,15 @@ def test_train_prints_the_result_as_json(tmp_path, pattern_corpus):
     assert record["fitness"] > 0 and record["model_preset"] == "tiny"
     spec, cache_dir = pattern_corpus[0]
     assert spec.source == "builtin" and str(cache_dir) == str(tmp_path / "cache")
+    assert spec.validation_tokens == 16_384  # what a search measures fitness on
+
+
+def test_the_validation_set_size_is_an_option(tmp_path, pattern_corpus):
+    path = tmp_path / "mini.json"
+    path.write_text(MINI.to_json())
+    result = invoke(str(path), "--budget", "1steps", "--validation-tokens", "4096", "--json")
+    assert result.exit_code == 0, result.output
+    assert pattern_corpus[0][0].validation_tokens == 4096
 
 
 def test_a_failed_program_prints_its_reason_and_exits_1(tmp_path, pattern_corpus):

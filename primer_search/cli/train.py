@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -21,6 +22,10 @@ from primer_search.cli._console import console, err_console, print_json, reporte
 from primer_search.config import PRESETS, get_preset
 from primer_search.errors import ConfigError
 from primer_search.seeds import load_program, seed_names
+
+# The validation set a search measures fitness on (service/search_config.py's DataConfig default):
+# `train` reports the same number a search would record for the program.
+SEARCH_VALIDATION_TOKENS = 16_384
 
 if TYPE_CHECKING:
     from primer_search.training import ProgressEvent, TrainResult
@@ -67,6 +72,14 @@ def train(
         ),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the weights and the data order.")] = 0,
+    validation_tokens: Annotated[
+        int,
+        typer.Option(
+            "--validation-tokens",
+            min=1,
+            help="Size of the fixed validation set; a search's default is the same.",
+        ),
+    ] = SEARCH_VALIDATION_TOKENS,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     cache_dir: Annotated[
         Path | None,
@@ -88,7 +101,10 @@ def train(
         parsed_budget = parse_budget(budget)
         bars = parse_thresholds(thresholds)
         HurdlePlan.create(parsed_budget, hurdles, bars)  # argument errors before any work
-        spec = parse_data_arg(data, vocab_size=model_config.vocab_size)
+        spec = replace(
+            parse_data_arg(data, vocab_size=model_config.vocab_size),
+            validation_tokens=validation_tokens,
+        )
         with err_console.status(f"opening the {spec.source} corpus", spinner="dots"):
             corpus = open_corpus(spec, cache_dir or default_cache_dir())
         with progress_bar(program, enabled=err_console.is_terminal) as progress:
