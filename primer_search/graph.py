@@ -170,6 +170,8 @@ def infer_shapes(graph: Graph, base_unit: int, d_model: int) -> Shapes:
 
 
 def _infer_shapes(plan: _Plan, base_unit: int, d_model: int) -> Shapes:
+    # sizing.BlockParameterFormula follows these rules for every base unit at once; change them
+    # together (tests/test_sizing_fast.py compares the two).
     kinds: list[Kind] = []
     widths: list[int | None] = []
     dim_widths: list[int] = []
@@ -253,8 +255,8 @@ _WEIGHT_COUNTS: dict[tuple[Any, ...], int] = {}
 
 
 # ---------------------------------------------------------------------------------------------
-# What the shape and parameter passes need of a graph, computed once per graph: fit_base_unit
-# (sizing.py) runs both passes for about fifteen base units of the same graph.
+# What the shape and parameter passes need of a graph, computed once per graph:
+# fit_base_unit_exact (sizing.py) runs both passes for about fifteen base units of the same graph.
 
 # Step codes: primitives of arity 1 and 2 first (the shape pass tests `code <= _BINARY`).
 _UNARY, _BINARY, _INPUT, _ENTER, _EXIT, _OTHER_ARITY = 0, 1, 2, 3, 4, 5
@@ -273,7 +275,7 @@ class _Plan:
     steps: tuple[_Step, ...]
     # Per weighted node: (index, op, inputs, copies).
     weighted: tuple[tuple[int, str, tuple[int, ...], int], ...]
-    # What was computed for this graph: fit_base_unit asks for some base units twice.
+    # What was computed for this graph: fit_base_unit_exact asks for some base units twice.
     shapes: dict[tuple[int, int], Shapes] = field(default_factory=dict)  # (base_unit, d_model)
     counts: dict[int, tuple[Shapes, int]] = field(default_factory=dict)  # id(shapes)
 
