@@ -30,8 +30,12 @@ the status RUNNING, so the next server start resumes the search.
 Faults. An evaluator that dies (or raises) costs its candidate an attempt: the candidate is
 resubmitted to a fresh evaluator, and recorded FAILED with the reason once it has been handed out
 `max_attempts` times (the store's `attempts` counts every hand-out, including those cut short by
-an interrupted driver; a resumed driver always gives its candidates one more). A candidate that
-fails by itself (NaN, a program that does not build) is an ordinary FAILED result.
+an interrupted driver; a resumed driver always gives its candidates one more). An evaluator that
+hangs is treated the same: an evaluation still running `candidate_timeout_seconds` after its
+hand-out (SearchConfig: by default derived from a seconds budget, none for steps and tokens) has
+its evaluator killed and replaced by the pool, and costs its candidate an attempt with the reason
+"timed out after X s". A candidate that fails by itself (NaN, a program that does not build) is
+an ordinary FAILED result.
 
 One driver per search: the lease (store, base.py). Another live driver's lease makes `run()`
 refuse with LeaseHeldError naming it; a lease whose holder died expires after its TTL and is
@@ -369,6 +373,7 @@ class SearchDriver:
             resources.num_cpus,
             resources.num_gpus,
             evaluator_class=self.evaluator_class,
+            candidate_timeout=setup.config.candidate_timeout_seconds,
         )
         pool.start()
         return pool

@@ -26,6 +26,7 @@ from pathlib import Path
 from service.driver import DEFAULT_LEASE_TTL, DriverExit, SearchDriver
 from service.runtime import init_ray
 from service.store import LeaseLostError, SearchStatus, SearchStore, StateConflictError
+from workers.evaluator import Evaluator
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +52,11 @@ class DriverManager:
         lease_ttl: float = DEFAULT_LEASE_TTL,
         poll_seconds: float = 1.0,
         num_cpus: int | None = None,
+        evaluator_class: type = Evaluator,
     ):
         """`cache_dir`: where evaluators keep tokenizers and token shards (default: the user
-        cache, primer_search.data.default_cache_dir). `num_cpus` sizes an embedded Ray."""
+        cache, primer_search.data.default_cache_dir). `num_cpus` sizes an embedded Ray.
+        `evaluator_class`: what the drivers' Ray actors run (SearchDriver's argument)."""
         from primer_search.data import default_cache_dir
 
         self.store = store
@@ -62,6 +65,7 @@ class DriverManager:
         self.lease_ttl = lease_ttl
         self.poll_seconds = poll_seconds
         self.num_cpus = num_cpus
+        self.evaluator_class = evaluator_class
         self._running: dict[int, _Running] = {}
         self._lock = threading.Lock()
 
@@ -81,6 +85,7 @@ class DriverManager:
                 cache_dir=self.cache_dir,
                 lease_ttl=self.lease_ttl,
                 poll_seconds=self.poll_seconds,
+                evaluator_class=self.evaluator_class,
             )
             driver.acquire()
             thread = threading.Thread(

@@ -7,16 +7,21 @@ sequence length 16, about 50K parameters; the tiny preset takes 11 s a candidate
 compilation) and give a budget of a few steps. The driver resolves presets and hands the
 evaluators the resolved configs, so registering the preset in the driver's process is enough.
 
+The fault tests need no training: `stub_evaluator` makes an evaluator class that sleeps and
+returns a made-up result (or hangs), run through real Ray like the real one.
+
 Run as a script, this module is `primer-search` with the micro preset registered: the crash tests
 start it in a subprocess (`python tests/driver_support.py run ...`) and SIGKILL it.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -152,11 +157,102 @@ def check_search_complete(store: Any, search_id: int, evaluations: int) -> list[
     assert state["pending"] == []
     for ind in individuals:
         if ind.status in (I.DONE, I.STOPPED, I.FAILED):
-            assert ind.attempts >= 1 and ind.result is not None, ind
+            assert ind.attempts >= 1, ind
+        if ind.status in (I.DONE, I.STOPPED) or (
+            ind.status is I.FAILED and not (ind.error or "").startswith("no result after")
+        ):  # only a candidate out of attempts (no evaluator came back) has no training record
+            assert ind.result is not None, ind
         if ind.status is I.DONE:
             assert ind.fitness is not None and ind.result["status"] == "ok"
             assert ind.result["program_hash"] == ind.program_hash
     return individuals
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Polls `condition` until it returns something true, and returns that."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def stub_evaluator(
+    seconds: float = 0.5,
+    hangs: Mapping[int, int] | None = None,
+    log_dir: Path | None = None,
+    slow: Mapping[int, float] | None = None,
+) -> type:
+    """An evaluator class that trains nothing, for the driver's fault tests (through real Ray,
+    without TensorFlow's start-up or its load on shared cores). Each evaluation sleeps `seconds`
+    (`slow` maps a candidate id to its own) and returns an `ok` TrainResult whose fitness, in
+    [3, 4), comes from the program's hash.
+
+    `hangs` maps a candidate id to how many of its attempts hang forever (1: the first only; a
+    large number: every one). Attempts are counted in `log_dir/<iid>`, one line (the
+    evaluator's pid) per attempt: the evaluators are separate processes, and a hung one is
+    replaced. The class is made here, so Ray pickles it whole, with these values."""
+    hang_counts = dict(hangs or {})
+    durations = dict(slow or {})
+    directory = None if log_dir is None else str(log_dir)
+    if hang_counts and directory is None:
+        raise ValueError("a stub evaluator that hangs needs a log_dir to count attempts in")
+
+    class StubEvaluator:
+        def __init__(self, setup: Any):
+            # Imported on start, as the real evaluator imports TensorFlow: an evaluation's time
+            # is then its own, even on a loaded machine.
+            import primer_search.canonical
+            import primer_search.dna
+            import primer_search.training.result  # noqa: F401
+
+            self.setup = setup
+            self.worker = f"stub:{os.getpid()}"
+
+        def describe(self) -> dict[str, Any]:
+            vocab = self.setup.model_config.vocab_size
+            return {"worker": self.worker, "corpus_identity": "stub", "vocab_size": vocab}
+
+        def identity(self) -> str:
+            return self.worker
+
+        def evaluate(self, request: Any) -> dict[str, Any]:
+            from primer_search.canonical import canonical_hash
+            from primer_search.dna import parse_dna
+            from primer_search.training.result import Status, TrainResult
+
+            attempt = 1
+            if directory is not None:
+                with open(os.path.join(directory, str(request.iid)), "a+") as log:
+                    log.write(f"{os.getpid()}\n")
+                    log.seek(0)
+                    attempt = len(log.read().split())
+            if attempt <= hang_counts.get(request.iid, 0):
+                while True:  # hung: only killing the actor ends this
+                    time.sleep(3600)
+            time.sleep(durations.get(request.iid, seconds))
+            program_hash = canonical_hash(parse_dna(request.dna))
+            fitness = 3.0 + int(program_hash[:8], 16) / 16**8
+            model, train = self.setup.model_config, self.setup.train_config
+            return TrainResult(
+                status=Status.OK,
+                fitness=fitness,
+                perplexity=math.exp(fitness),
+                budget=request.budget,
+                seed=request.seed,
+                program_hash=program_hash,
+                model_preset=model.name,
+                train_preset=train.name,
+                vocab_size=model.vocab_size,
+                seq_len=model.seq_len,
+                batch_tokens=train.batch_tokens,
+                device="stub",
+                versions={},
+            ).model_dump(mode="json")
+
+    return StubEvaluator
 
 
 if __name__ == "__main__":  # `primer-search` with the micro preset

@@ -10,20 +10,25 @@ An evaluator that dies (its process killed, its node lost, its memory exceeded) 
 with `max_restarts=0`, so the death surfaces as a lost result: the pool reports it as a
 `Completion` with `lost` set, and replaces the actor with a fresh one. What to do with the
 candidate (resubmit it, or give up after `max_attempts`) is the driver's decision. An evaluator
-that cannot even start (the corpus is missing, the resources do not exist) fails the same way
-several times in a row; the pool then raises EvaluatorStartError rather than retry forever.
+that hangs (a deadlock, a stuck device, a read that never returns) gives no sign at all, so the
+pool also times evaluations: one still running `candidate_timeout` seconds after its submission
+is reported lost the same way ("timed out after X s") and its actor killed and replaced. An
+evaluator that cannot even start (the corpus is missing, the resources do not exist) fails the
+same way several times in a row; the pool then raises EvaluatorStartError rather than retry
+forever.
 """
 
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import ray
 from ray.exceptions import RayError, RayTaskError
 
-from primer_search.errors import PrimerSearchError
+from primer_search.errors import ConfigError, PrimerSearchError
 from workers.evaluator import EvaluationRequest, Evaluator, EvaluatorSetup
 
 # A slot whose actor fails to start this many times in a row makes the pool give up.
@@ -59,6 +64,7 @@ class _Slot:
     state: _State = _State.STARTING
     worker: str = ""
     start_failures: int = 0
+    submitted: float = 0.0  # time.monotonic() of the last `evaluate` submission
 
 
 class EvaluatorPool:
@@ -69,11 +75,19 @@ class EvaluatorPool:
         num_cpus: float,
         num_gpus: float,
         evaluator_class: type = Evaluator,
+        candidate_timeout: float | None = None,
     ):
         """`evaluator_class` is the actor's class: `Evaluator` (it trains), or in benchmarks and
-        tests a class with the same three methods (`describe`, `identity`, `evaluate`)."""
+        tests a class with the same three methods (`describe`, `identity`, `evaluate`).
+        `candidate_timeout`: seconds an evaluation may run before its evaluator is taken as hung
+        (None: no limit)."""
+        if candidate_timeout is not None and not candidate_timeout > 0:
+            raise ConfigError(
+                f"candidate_timeout must be positive or None, got {candidate_timeout!r}"
+            )
         self.size = size
         self.setup = setup
+        self.candidate_timeout = candidate_timeout
         self._actor_class: Any = ray.remote(
             num_cpus=num_cpus, num_gpus=num_gpus, max_restarts=0, max_task_retries=0
         )(evaluator_class)
@@ -107,15 +121,17 @@ class EvaluatorPool:
         assert slot.state is _State.IDLE, f"slot {index} is {slot.state.value}"
         slot.ref = slot.actor.evaluate.remote(request)
         slot.state = _State.BUSY
+        slot.submitted = time.monotonic()
         return slot.ref
 
     def wait(self, timeout: float) -> list[Completion]:
         """Waits up to `timeout` seconds for one evaluation to finish or one evaluator to start,
-        and returns the evaluations that finished (none on a timeout or a start)."""
+        and returns the evaluations that finished (none on a timeout or a start), and those that
+        ran past the candidate timeout (lost; their evaluators replaced)."""
         waiting = {s.ref: i for i, s in enumerate(self._slots) if s.state is not _State.IDLE}
         if not waiting:
             return []
-        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=timeout)
+        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=self._wait_bound(timeout))
         completions = []
         for ref in ready:
             index = waiting[ref]
@@ -123,7 +139,15 @@ class EvaluatorPool:
                 self._started(index)
             else:
                 completions.append(self._finished(index))
-        return completions
+        return completions + self._expire()
+
+    def _wait_bound(self, timeout: float) -> float:
+        """`timeout`, cut short to wake up when the first busy evaluation's time is up."""
+        if self.candidate_timeout is None:
+            return timeout
+        now = time.monotonic()
+        ends = [s.submitted + self.candidate_timeout for s in self._slots if s.state is _State.BUSY]
+        return max(0.0, min([timeout, *(end - now for end in ends)]))
 
     # -- what happens inside -------------------------------------------------------------------
 
@@ -156,6 +180,20 @@ class EvaluatorPool:
             return Completion(ref, worker, lost=f"evaluator {worker} died: {_short(exc)}")
         slot.state = _State.IDLE
         return Completion(ref, worker, record=record)
+
+    def _expire(self) -> list[Completion]:
+        """The evaluations running longer than the candidate timeout: each evaluator is killed
+        (a hung one would hold its slot forever) and replaced, and its candidate lost."""
+        if self.candidate_timeout is None:
+            return []
+        now = time.monotonic()
+        expired = []
+        for index, slot in enumerate(self._slots):
+            if slot.state is _State.BUSY and now - slot.submitted >= self.candidate_timeout:
+                lost = f"evaluator {slot.worker} timed out after {self.candidate_timeout:g} s"
+                expired.append(Completion(slot.ref, slot.worker, lost=lost))
+                self._replace(index)
+        return expired
 
     def _replace(self, index: int, start_failures: int = 0) -> None:
         ray.kill(self._slots[index].actor, no_restart=True)
