@@ -113,3 +113,31 @@ def record_results_process(url: str, search_id: int, iids: list[int], worker: st
             store.record_result(search_id, iid, done(3.0 + iid / 1000), engine_state(iid, 4000))
     finally:
         store.close()
+
+
+def stopped(fitness: float, hurdle: int) -> Evaluation:
+    """A candidate stopped at `hurdle` (1-based) with that hurdle's fitness."""
+    return Evaluation(
+        status=IndividualStatus.STOPPED,
+        fitness=fitness,
+        perplexity=math.exp(fitness),
+        hurdle_fitness=(fitness,) * hurdle,
+        hurdle_reached=hurdle,
+        result={"status": "stopped_at_hurdle", "fitness": fitness},
+    )
+
+
+def trained(
+    fitness: float, parameter_count: int | None, step_seconds: float | None, hurdles: int = 0
+) -> Evaluation:
+    """A candidate trained to the end past `hurdles` hurdles, with its size and step time."""
+    return Evaluation(
+        status=IndividualStatus.DONE,
+        fitness=fitness,
+        perplexity=math.exp(fitness),
+        hurdle_fitness=(fitness,) * hurdles,
+        hurdle_reached=hurdles,
+        parameter_count=parameter_count,
+        step_seconds=step_seconds,
+        result={"status": "ok", "fitness": fitness},
+    )

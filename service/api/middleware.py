@@ -4,6 +4,7 @@ unknown paths: the bearer token and the cap on the request body."""
 from __future__ import annotations
 
 import hmac
+import re
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -12,14 +13,26 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BearerTokenMiddleware:
     """Every HTTP request needs `Authorization: Bearer <token>`; 401 otherwise. The comparison
-    is constant-time (hmac.compare_digest), so timing does not reveal the token."""
+    is constant-time (hmac.compare_digest), so timing does not reveal the token.
 
-    def __init__(self, app: ASGIApp, token: str):
+    `public_get`: the paths a GET may read without the token (the whole path must match): the
+    dashboard's pages and assets, which hold no data; a browser cannot send a header when it
+    follows a link, so the page's scripts send the token with their API requests."""
+
+    def __init__(self, app: ASGIApp, token: str, public_get: re.Pattern[str] | None = None):
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.public_get = public_get
+
+    def _public(self, scope: Scope) -> bool:
+        return (
+            self.public_get is not None
+            and scope["method"] == "GET"
+            and self.public_get.fullmatch(scope["path"]) is not None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] == "http" and not self._public(scope):
             given = dict(scope["headers"]).get(b"authorization", b"")
             if not hmac.compare_digest(given, self.expected):
                 response = JSONResponse(

@@ -5,14 +5,31 @@ constructors, so the routes stay short."""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from primer_search.errors import ValidationIssue
-from service.progress import SearchProgress
-from service.store import IndividualRecord, IndividualStatus, Page, SearchRecord, SearchStatus
+from service.export import readable_code
+from service.progress import (
+    HurdleLevel,
+    SearchProgress,
+    SearchStatistics,
+    progress_of,
+)
+from service.store import (
+    FitnessPoints,
+    IndividualRecord,
+    IndividualStatus,
+    MutationStats,
+    Page,
+    ReasonCount,
+    SearchRecord,
+    SearchStatus,
+)
 
 
 class Message(BaseModel):
@@ -93,6 +110,20 @@ class SearchPublic(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     driven: bool  # its lease is held: a driver (here or in another process) works on it
+    # From service/progress.py; None in pages built without the status counts (the CLI's list).
+    evaluated: int | None = None  # done + stopped at a hurdle + failed
+    elapsed_seconds: float | None = None
+    evaluations_per_hour: float | None = None
+
+    @classmethod
+    def from_progress(cls, p: SearchProgress) -> SearchPublic:
+        return cls.from_record(p.search).model_copy(
+            update={
+                "evaluated": p.evaluated,
+                "elapsed_seconds": p.elapsed_seconds,
+                "evaluations_per_hour": p.evaluations_per_hour,
+            }
+        )
 
     @classmethod
     def from_record(cls, s: SearchRecord) -> SearchPublic:
@@ -120,8 +151,20 @@ class SearchesPublic(BaseModel):
     limit: int
 
     @classmethod
-    def from_page(cls, page: Page[SearchRecord]) -> SearchesPublic:
-        data = [SearchPublic.from_record(s) for s in page.items]
+    def from_page(
+        cls,
+        page: Page[SearchRecord],
+        counts: Mapping[int, Mapping[IndividualStatus, int]] | None = None,
+        now: datetime | None = None,
+    ) -> SearchesPublic:
+        """With `counts` (`store.status_counts_by_search` of the page's ids), each item has its
+        progress numbers; without, they are None."""
+        data = [
+            SearchPublic.from_record(s)
+            if counts is None
+            else SearchPublic.from_progress(progress_of(s, counts[s.id], now))
+            for s in page.items
+        ]
         return cls(data=data, total=page.total, offset=page.offset, limit=page.limit)
 
 
@@ -139,8 +182,6 @@ class SearchCounts(BaseModel):
 class SearchDetailPublic(SearchPublic):
     config: dict[str, Any]
     counts: SearchCounts
-    elapsed_seconds: float | None
-    evaluations_per_hour: float | None
 
     @classmethod
     def from_progress(cls, p: SearchProgress) -> SearchDetailPublic:
@@ -156,11 +197,7 @@ class SearchDetailPublic(SearchPublic):
             rejected=c[IndividualStatus.REJECTED],
         )
         return cls(
-            **SearchPublic.from_record(p.search).model_dump(),
-            config=p.search.config,
-            counts=counts,
-            elapsed_seconds=p.elapsed_seconds,
-            evaluations_per_hour=p.evaluations_per_hour,
+            **SearchPublic.from_progress(p).model_dump(), config=p.search.config, counts=counts
         )
 
 
@@ -186,6 +223,7 @@ class IndividualPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    finish_seq: int | None  # its place in the order results arrived (see PointsPublic)
 
     @classmethod
     def from_record(cls, r: IndividualRecord) -> IndividualPublic:
@@ -266,3 +304,178 @@ class LineagePublic(BaseModel):
 class BestPublic(BaseModel):
     data: list[IndividualDetailPublic]
     count: int
+
+
+class DiffLine(BaseModel):
+    """One line of a diff: `old` / `new` are its 1-based line numbers in the parent's / the
+    child's code (None on the side it is not in)."""
+
+    op: Literal["equal", "insert", "delete"]
+    text: str
+    old: int | None
+    new: int | None
+
+
+class DiffPublic(BaseModel):
+    """The child's readable code against its parent's (or the search's seed's, for the first
+    generation): `parent_label` is "individual <iid>" or "seed <name>"."""
+
+    iid: int
+    parent_iid: int | None
+    parent_label: str
+    mutation: dict[str, Any] | None
+    mutation_type: str | None
+    lines: list[DiffLine]
+
+    @classmethod
+    def from_records(
+        cls, child: IndividualRecord, parent_dna: dict[str, Any] | None, parent_label: str
+    ) -> DiffPublic:
+        return cls(
+            iid=child.iid,
+            parent_iid=child.parent_iid,
+            parent_label=parent_label,
+            mutation=child.mutation,
+            mutation_type=child.mutation_type,
+            lines=code_diff(readable_code(parent_dna) or "", readable_code(child.dna) or ""),
+        )
+
+
+def code_diff(old: str, new: str) -> list[DiffLine]:
+    """Every line of both codes, in order: equal ones once, a changed block as its deleted lines
+    then its inserted ones (difflib's opcodes; autojunk off: programs repeat lines)."""
+    a, b = old.splitlines(), new.splitlines()
+    lines = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            lines += [
+                DiffLine(op="equal", text=a[i], old=i + 1, new=j + 1)
+                for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+            ]
+            continue
+        lines += [DiffLine(op="delete", text=a[i], old=i + 1, new=None) for i in range(i1, i2)]
+        lines += [DiffLine(op="insert", text=b[j], old=None, new=j + 1) for j in range(j1, j2)]
+    return lines
+
+
+# -- the dashboard's aggregates -----------------------------------------------------------------
+
+
+class PointsPublic(BaseModel):
+    """Individuals with a training result in the order their results arrived, as parallel
+    columns (one entry per point in each list). `seconds`: finished_at minus the search's
+    started_at. Poll with `?after=<last_seq>` for the points recorded since."""
+
+    search_id: int
+    started_at: datetime | None
+    count: int
+    last_seq: int | None
+    seq: list[int]
+    iid: list[int]
+    status: list[IndividualStatus]
+    fitness: list[float | None]
+    perplexity: list[float | None]
+    hurdle_reached: list[int]
+    parameter_count: list[int | None]
+    step_seconds: list[float | None]
+    seconds: list[float | None]
+    mutation_type: list[str | None]
+    parent_iid: list[int | None]
+
+    @classmethod
+    def from_points(cls, p: FitnessPoints) -> PointsPublic:
+        return cls(
+            search_id=p.search_id,
+            started_at=p.started_at,
+            count=p.count,
+            last_seq=p.last_seq,
+            seq=p.seq,
+            iid=p.iid,
+            status=p.status,
+            fitness=p.fitness,
+            perplexity=p.perplexity,
+            hurdle_reached=p.hurdle_reached,
+            parameter_count=p.parameter_count,
+            step_seconds=p.step_seconds,
+            seconds=p.seconds,
+            mutation_type=p.mutation_type,
+            parent_iid=p.parent_iid,
+        )
+
+
+class MutationStatsPublic(BaseModel):
+    mutation_type: str
+    applied: int
+    compared: int
+    beat_parent: int
+    mean_fitness_change: float | None
+
+    @classmethod
+    def from_stats(cls, m: MutationStats) -> MutationStatsPublic:
+        return cls(**vars(m))
+
+
+class HurdleLevelPublic(BaseModel):
+    hurdle: int
+    reached: int
+    passed: int
+    pass_rate: float | None
+
+    @classmethod
+    def from_level(cls, level: HurdleLevel) -> HurdleLevelPublic:
+        return cls(**vars(level))
+
+
+class HurdlesPublic(BaseModel):
+    count: int
+    positions: list[float]
+    levels: list[HurdleLevelPublic]
+    stopped: int
+    budget_fraction_saved: float | None
+    training_seconds_saved: float | None
+
+
+class ReasonPublic(BaseModel):
+    reason: str
+    count: int
+
+    @classmethod
+    def from_reason(cls, r: ReasonCount) -> ReasonPublic:
+        return cls(reason=r.reason, count=r.count)
+
+
+class StatisticsPublic(BaseModel):
+    """What a search's evaluations did: counts by status, the mutation types' record, the
+    hurdles' pass rates and savings, and why candidates failed or were rejected (the 20 most
+    frequent reasons each)."""
+
+    counts: dict[IndividualStatus, int]
+    evaluated: int
+    cache_hits: int
+    rejected: int
+    mutations: list[MutationStatsPublic]
+    hurdles: HurdlesPublic
+    failures: list[ReasonPublic]
+    rejections: list[ReasonPublic]
+
+    @classmethod
+    def from_statistics(cls, s: SearchStatistics) -> StatisticsPublic:
+        h = s.hurdles
+        hurdles = HurdlesPublic(
+            count=h.count,
+            positions=h.positions,
+            levels=[HurdleLevelPublic.from_level(level) for level in h.levels],
+            stopped=h.stopped,
+            budget_fraction_saved=h.budget_fraction_saved,
+            training_seconds_saved=h.training_seconds_saved,
+        )
+        return cls(
+            counts=s.counts,
+            evaluated=s.evaluated,
+            cache_hits=s.counts[IndividualStatus.CACHED],
+            rejected=s.counts[IndividualStatus.REJECTED],
+            mutations=[MutationStatsPublic.from_stats(m) for m in s.mutations],
+            hurdles=hurdles,
+            failures=[ReasonPublic.from_reason(r) for r in s.failures],
+            rejections=[ReasonPublic.from_reason(r) for r in s.rejections],
+        )

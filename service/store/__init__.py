@@ -24,10 +24,12 @@ from service.store.fitness_cache import StoreFitnessCache
 from service.store.migrate import head_revision, upgrade_schema
 from service.store.records import (
     Evaluation,
+    FitnessPoints,
     IndividualRecord,
     IndividualStatus,
     MutationStats,
     Page,
+    ReasonCount,
     SearchRecord,
     SearchStatus,
 )
@@ -35,12 +37,14 @@ from service.store.sql import SQLStore
 
 __all__ = [
     "Evaluation",
+    "FitnessPoints",
     "IndividualRecord",
     "IndividualStatus",
     "LeaseLostError",
     "MutationStats",
     "NotFoundError",
     "Page",
+    "ReasonCount",
     "SQLStore",
     "SchemaVersionError",
     "SearchRecord",

@@ -50,16 +50,20 @@ from service.store.fitness_cache import StoreFitnessCache
 from service.store.records import (
     SORT_KEYS,
     Evaluation,
+    FitnessPoints,
     IndividualRecord,
     IndividualStatus,
     MutationStats,
     Page,
+    ReasonCount,
     SearchRecord,
     SearchStatus,
 )
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 50
+MAX_POINTS = 50_000  # fitness points per answer: two full 25,000-individual searches
+DEFAULT_REASONS = 20
 
 
 class SearchStore(abc.ABC):
@@ -179,11 +183,14 @@ class SearchStore(abc.ABC):
         descending: bool = False,
         status: IndividualStatus | Collection[IndividualStatus] | None = None,
         details: bool = False,
+        iids: Collection[int] | None = None,
     ) -> Page[IndividualRecord]:
-        """One page of a search's individuals, sorted by `sort_by` (iid, created or fitness;
-        ties broken by iid in the same direction; individuals without a fitness come last in
-        both directions), optionally only those with the given status(es). Reads only the page
-        and a count, never the population. `details` adds each one's DNA and result."""
+        """One page of a search's individuals, sorted by `sort_by` (iid, created, fitness,
+        parameter_count or step_seconds; ties broken by iid in the same direction; individuals
+        without the value come last in both directions), optionally only those with the given
+        status(es) and only those among `iids` (e.g. the engine's population; ids not stored are
+        ignored). Reads only the page and a count, never the population. `details` adds each
+        one's DNA and result."""
 
     @abc.abstractmethod
     def lineage(self, search_id: int, iid: int) -> list[IndividualRecord]:
@@ -208,6 +215,37 @@ class SearchStore(abc.ABC):
     @abc.abstractmethod
     def mutation_statistics(self, search_id: int) -> list[MutationStats]:
         """Per mutation type, by type name: see MutationStats."""
+
+    @abc.abstractmethod
+    def status_counts_by_search(
+        self, search_ids: Collection[int]
+    ) -> dict[int, dict[IndividualStatus, int]]:
+        """`status_counts` of several searches in one query (a page of the search list): every
+        given id gets every status, zeros included (an unknown id too: no NotFoundError)."""
+
+    @abc.abstractmethod
+    def fitness_points(
+        self, search_id: int, after_seq: int = 0, limit: int = MAX_POINTS
+    ) -> FitnessPoints:
+        """The first `limit` (1 to MAX_POINTS) individuals with a training result (DONE,
+        STOPPED, FAILED) whose finish_seq is greater than `after_seq`, in finish_seq order, as
+        columns (see FitnessPoints). Every individual gets its finish_seq when its status
+        becomes final, one more than the last in its search, so a client that asks again with
+        the `last_seq` it got receives exactly the results recorded since, in order."""
+
+    @abc.abstractmethod
+    def hurdle_histogram(self, search_id: int) -> dict[tuple[IndividualStatus, int], int]:
+        """{(status, hurdle_reached): how many} over the individuals with a training result
+        (DONE, STOPPED, FAILED); pairs with none are absent. With status STOPPED,
+        hurdle_reached is the hurdle that stopped the candidate."""
+
+    @abc.abstractmethod
+    def reason_counts(
+        self, search_id: int, status: IndividualStatus, limit: int = DEFAULT_REASONS
+    ) -> list[ReasonCount]:
+        """The individuals with `status` (FAILED or REJECTED: those with an error), grouped by
+        the reason of their error (see ReasonCount), most frequent first (ties by reason), the
+        first `limit` (1 to MAX_PAGE_SIZE) reasons."""
 
     # -- the fitness cache -----------------------------------------------------------------------
 

@@ -47,7 +47,9 @@ RESULT_STATUSES = frozenset(
     {IndividualStatus.DONE, IndividualStatus.STOPPED, IndividualStatus.FAILED}
 )
 
-SORT_KEYS = ("iid", "created", "fitness")
+SORT_KEYS = ("iid", "created", "fitness", "parameter_count", "step_seconds")
+# The sort keys a value may be missing from (not trained, failed): those sort last either way.
+NULLABLE_SORT_KEYS = frozenset({"fitness", "parameter_count", "step_seconds"})
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ class IndividualRecord:
     `iid` is the engine's proposal id (unique in its search). `dna` and `result` are None in
     list pages unless details were asked for; `mutation` (the MutationRecord as a dict) is always
     there, None for copies of the seed. `hurdle_reached` is the number of hurdles at which the
-    candidate was evaluated (with status STOPPED, the hurdle that stopped it)."""
+    candidate was evaluated (with status STOPPED, the hurdle that stopped it). `finish_seq` is
+    its place in the order in which individuals got their final status (1, 2, ... in its
+    search; None while pending or running)."""
 
     search_id: int
     iid: int
@@ -118,6 +122,7 @@ class IndividualRecord:
     finished_at: datetime | None
     dna: dict[str, Any] | None = None
     result: dict[str, Any] | None = None
+    finish_seq: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,48 @@ class MutationStats:
     compared: int
     beat_parent: int
     mean_fitness_change: float | None
+
+
+@dataclass(frozen=True)
+class FitnessPoints:
+    """The individuals with a training result (DONE, STOPPED, FAILED), in the order their
+    results arrived (`seq`, the finish_seq), as parallel columns: what the dashboard's
+    fitness-over-time chart plots. `seconds` is each one's finished_at minus the search's
+    `started_at` (None when the search never started). `last_seq` is the last `seq` (None when
+    there is none): ask for the points after it next time."""
+
+    search_id: int
+    started_at: datetime | None
+    seq: list[int]
+    iid: list[int]
+    status: list[IndividualStatus]
+    fitness: list[float | None]
+    perplexity: list[float | None]
+    hurdle_reached: list[int]
+    parameter_count: list[int | None]
+    step_seconds: list[float | None]
+    seconds: list[float | None]
+    mutation_type: list[str | None]
+    parent_iid: list[int | None]
+
+    @property
+    def count(self) -> int:
+        return len(self.seq)
+
+    @property
+    def last_seq(self) -> int | None:
+        return self.seq[-1] if self.seq else None
+
+
+@dataclass(frozen=True)
+class ReasonCount:
+    """How many individuals failed (or were rejected) for one reason. `reason` is the error's
+    kind: the text before its first ':' or ';' ("non_finite", "no result after 3 attempt(s)",
+    "no base unit puts this program in the 'tiny' range [...] parameters"), or "invalid
+    program" for a gate's validation issues (whose text starts with their location)."""
+
+    reason: str
+    count: int
 
 
 @dataclass(frozen=True)

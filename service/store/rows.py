@@ -7,10 +7,11 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, or_
 
 from primer_search.evolution import Proposal, ProposalKind
 from service.store.records import (
+    NULLABLE_SORT_KEYS,
     UNFINISHED,
     IndividualRecord,
     IndividualStatus,
@@ -46,12 +47,36 @@ def order_by(sort_by: str, descending: bool) -> list[Any]:
         "iid": individuals.c.iid,
         "created": individuals.c.created_at,
         "fitness": individuals.c.fitness,
+        "parameter_count": individuals.c.parameter_count,
+        "step_seconds": individuals.c.step_seconds,
     }[sort_by]
     keys = [column, individuals.c.iid] if column is not individuals.c.iid else [column]
     ordered = [k.desc() if descending else k.asc() for k in keys]
-    if sort_by == "fitness":
+    if sort_by in NULLABLE_SORT_KEYS:
         ordered[0] = ordered[0].nulls_last()
     return ordered
+
+
+# A gate's validation issues start with their location ("subprogram 2, instruction 5: ..."):
+# grouped under one reason, not one per location.
+_ISSUE_PREFIXES = ("subprogram %", "instruction %", "field %", "program: %")
+MAX_REASON_CHARS = 120
+
+
+def reason_key(dialect: str) -> ColumnElement[str]:
+    """An error's reason, in SQL: the text before its first ':' and ';' (a failure's kind, such
+    as "non_finite: ...", "no result after 3 attempt(s); last: ..."), trimmed; "invalid
+    program" for validation issues; "unknown" for none. See ReasonCount."""
+    position = func.strpos if dialect == "postgresql" else func.instr
+    error = func.coalesce(individuals.c.error, literal_column("'unknown'"))
+
+    def before(text: ColumnElement[str], separator: str) -> ColumnElement[str]:
+        at = position(text, literal_column(f"'{separator}'"))
+        return case((at > 0, func.substr(text, 1, at - 1)), else_=text)
+
+    kind = func.substr(func.trim(before(before(error, ":"), ";")), 1, MAX_REASON_CHARS)
+    is_issue = or_(*(error.like(literal_column(f"'{p}'")) for p in _ISSUE_PREFIXES))
+    return case((is_issue, literal_column("'invalid program'")), else_=kind)
 
 
 def proposal_row(search_id: int, proposal: Proposal, now: datetime) -> dict[str, Any]:
@@ -75,6 +100,7 @@ def proposal_row(search_id: int, proposal: Proposal, now: datetime) -> dict[str,
         "result": None,
         "created_at": now,
         "finished_at": None,
+        "finish_seq": None,  # record_proposals numbers the final ones (cached, rejected)
     }
     if proposal.kind is ProposalKind.CACHED:
         assert proposal.cached is not None, f"cached proposal {proposal.id} without its fitness"
@@ -151,4 +177,5 @@ def individual_record(row: Any) -> IndividualRecord:
         finished_at=values["finished_at"],
         dna=values.get("dna"),
         result=values.get("result"),
+        finish_seq=values["finish_seq"],
     )

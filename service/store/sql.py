@@ -18,12 +18,16 @@ from typing import Any, NoReturn
 
 from sqlalchemy import (
     Connection,
+    Float,
     Integer,
     and_,
+    bindparam,
     case,
+    cast,
     func,
     insert,
     literal,
+    null,
     or_,
     select,
     update,
@@ -36,7 +40,10 @@ from primer_search.evolution import Proposal
 from primer_search.fitness_cache import CachedFitness
 from service.store.base import (
     DEFAULT_PAGE_SIZE,
+    DEFAULT_REASONS,
+    MAX_OFFSET,
     MAX_PAGE_SIZE,
+    MAX_POINTS,
     SearchStore,
     check_page,
     check_sort_key,
@@ -50,12 +57,15 @@ from service.store.errors import (
 )
 from service.store.migrate import check_schema, upgrade_schema
 from service.store.records import (
+    RESULT_STATUSES,
     UNFINISHED,
     Evaluation,
+    FitnessPoints,
     IndividualRecord,
     IndividualStatus,
     MutationStats,
     Page,
+    ReasonCount,
     SearchRecord,
     SearchStatus,
 )
@@ -68,14 +78,23 @@ from service.store.rows import (
     individual_record,
     order_by,
     proposal_row,
+    reason_key,
     search_record,
     status_values,
     unfinished,
 )
-from service.store.schema import db_epoch, fitness_cache, individuals, searches, utc_now
+from service.store.schema import (
+    db_epoch,
+    epoch_of,
+    fitness_cache,
+    individuals,
+    searches,
+    utc_now,
+)
 
 _IN_CHUNK = 500  # ids per IN (...) list, well under every backend's parameter limit
 _FINAL_SEARCH = frozenset({SearchStatus.STOPPED, SearchStatus.FINISHED, SearchStatus.FAILED})
+_STATUSES = {s.value: s for s in IndividualStatus}
 
 
 class SQLStore(SearchStore):
@@ -213,6 +232,7 @@ class SQLStore(SearchStore):
                 searches.c.lease_holder,
                 searches.c.best_fitness,
                 searches.c.best_iid,
+                searches.c.num_finished,
             )
             .where(searches.c.id == search_id)
             .with_for_update()
@@ -243,9 +263,13 @@ class SQLStore(SearchStore):
     ) -> None:
         now = utc_now()
         rows = [proposal_row(search_id, p, now) for p in proposals]
-        finished = sum(1 for r in rows if r["status"] not in status_values(UNFINISHED))
+        final = [r for r in rows if r["status"] not in status_values(UNFINISHED)]
         with self._transaction(write=True) as conn:
-            self._lock_search(conn, search_id, lease_holder)
+            search = self._lock_search(conn, search_id, lease_holder)
+            # Cached and rejected individuals are final at insert: they take the next places
+            # in the search's finish order (num_finished counts every final individual).
+            for seq, row in enumerate(final, start=int(search["num_finished"]) + 1):
+                row["finish_seq"] = seq
             if rows:
                 conn.execute(insert(individuals), rows)
             conn.execute(
@@ -254,7 +278,7 @@ class SQLStore(SearchStore):
                 .values(
                     engine_state=dict(engine_state),
                     num_individuals=searches.c.num_individuals + len(rows),
-                    num_finished=searches.c.num_finished + finished,
+                    num_finished=searches.c.num_finished + len(final),
                     updated_at=now,
                 )
             )
@@ -304,6 +328,7 @@ class SQLStore(SearchStore):
                     step_seconds=evaluation.step_seconds,
                     result=None if evaluation.result is None else dict(evaluation.result),
                     finished_at=now,
+                    finish_seq=int(search["num_finished"]) + 1,  # under the search's row lock
                 )
             )
             if updated.rowcount != 1:
@@ -387,12 +412,20 @@ class SQLStore(SearchStore):
         descending: bool = False,
         status: IndividualStatus | Collection[IndividualStatus] | None = None,
         details: bool = False,
+        iids: Collection[int] | None = None,
     ) -> Page[IndividualRecord]:
         check_page(offset, limit)
         check_sort_key(sort_by)
         where = [individuals.c.search_id == search_id]
         if status is not None:
             where.append(individuals.c.status.in_(status_values(status)))
+        if iids is not None:
+            # Rendered inline (they are integers): a population may have more members than a
+            # statement may have parameters.
+            members: Any = bindparam(
+                "members", sorted(set(iids)), expanding=True, literal_execute=True
+            )
+            where.append(individuals.c.iid.in_(members))
         columns = DETAIL_COLUMNS if details else SUMMARY_COLUMNS
         with self._transaction() as conn:
             total = conn.execute(
@@ -509,6 +542,116 @@ class SQLStore(SearchStore):
             )
             for r in rows
         ]
+
+    def fitness_points(
+        self, search_id: int, after_seq: int = 0, limit: int = MAX_POINTS
+    ) -> FitnessPoints:
+        if not 0 <= after_seq <= MAX_OFFSET:
+            raise StoreArgumentError(f"after must be between 0 and {MAX_OFFSET}, got {after_seq}")
+        if not 1 <= limit <= MAX_POINTS:
+            raise StoreArgumentError(f"limit must be between 1 and {MAX_POINTS}, got {limit}")
+        with self._transaction() as conn:
+            search = conn.execute(
+                select(searches.c.started_at).where(searches.c.id == search_id)
+            ).one_or_none()
+            if search is None:
+                raise NotFoundError(f"no search {search_id}")
+            started_at = search.started_at
+            seconds: Any = cast(null(), Float)
+            if started_at is not None:  # durations in SQL: no timestamp parsed per row
+                seconds = epoch_of(individuals.c.finished_at) - started_at.timestamp()
+            rows = conn.execute(
+                select(
+                    individuals.c.finish_seq,
+                    individuals.c.iid,
+                    individuals.c.status,
+                    individuals.c.fitness,
+                    individuals.c.perplexity,
+                    individuals.c.hurdle_reached,
+                    individuals.c.parameter_count,
+                    individuals.c.step_seconds,
+                    seconds,
+                    individuals.c.mutation_type,
+                    individuals.c.parent_iid,
+                )
+                .where(
+                    individuals.c.search_id == search_id,
+                    individuals.c.finish_seq > after_seq,
+                    individuals.c.status.in_(status_values(RESULT_STATUSES)),
+                )
+                .order_by(individuals.c.finish_seq)
+                .limit(limit)
+            ).all()
+        columns: list[list[Any]] = [list(c) for c in zip(*rows, strict=True)]
+        seq, iid, status, fitness, ppl, hurdle, params, step, secs, mutation, parent = columns or [
+            [] for _ in range(11)
+        ]
+        return FitnessPoints(
+            search_id=search_id,
+            started_at=started_at,
+            seq=seq,
+            iid=iid,
+            status=[_STATUSES[v] for v in status],  # a dict: 10x faster than the enum's call
+            fitness=fitness,
+            perplexity=ppl,
+            hurdle_reached=hurdle,
+            parameter_count=params,
+            step_seconds=step,
+            seconds=secs,
+            mutation_type=mutation,
+            parent_iid=parent,
+        )
+
+    def hurdle_histogram(self, search_id: int) -> dict[tuple[IndividualStatus, int], int]:
+        with self._transaction() as conn:
+            self._require_search(conn, search_id)
+            rows = conn.execute(
+                select(individuals.c.status, individuals.c.hurdle_reached, func.count())
+                .where(
+                    individuals.c.search_id == search_id,
+                    individuals.c.status.in_(status_values(RESULT_STATUSES)),
+                )
+                .group_by(individuals.c.status, individuals.c.hurdle_reached)
+            ).all()
+        return {(IndividualStatus(status), int(k)): int(n) for status, k, n in rows}
+
+    def reason_counts(
+        self, search_id: int, status: IndividualStatus, limit: int = DEFAULT_REASONS
+    ) -> list[ReasonCount]:
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise StoreArgumentError(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+        reasons = (
+            select(reason_key(self.dialect).label("reason"))
+            .where(individuals.c.search_id == search_id, individuals.c.status == status.value)
+            .subquery()
+        )
+        count = func.count().label("n")
+        query = (
+            select(reasons.c.reason, count)
+            .group_by(reasons.c.reason)
+            .order_by(count.desc(), reasons.c.reason)
+            .limit(limit)
+        )
+        with self._transaction() as conn:
+            self._require_search(conn, search_id)
+            rows = conn.execute(query).all()
+        return [ReasonCount(reason=r.reason, count=int(r.n)) for r in rows]
+
+    def status_counts_by_search(
+        self, search_ids: Collection[int]
+    ) -> dict[int, dict[IndividualStatus, int]]:
+        wanted = sorted(set(search_ids))
+        counts = {sid: dict.fromkeys(IndividualStatus, 0) for sid in wanted}
+        with self._transaction() as conn:
+            for start in range(0, len(wanted), _IN_CHUNK):
+                rows = conn.execute(
+                    select(individuals.c.search_id, individuals.c.status, func.count())
+                    .where(individuals.c.search_id.in_(wanted[start : start + _IN_CHUNK]))
+                    .group_by(individuals.c.search_id, individuals.c.status)
+                )
+                for sid, status, n in rows:
+                    counts[int(sid)][IndividualStatus(status)] = int(n)
+        return counts
 
     # -- the fitness cache -----------------------------------------------------------------------
 

@@ -68,8 +68,11 @@ def list_searches(
     limit: Limit = DEFAULT_PAGE_SIZE,
     search_status: Annotated[list[SearchStatus] | None, Query(alias="status")] = None,
 ) -> SearchesPublic:
-    """Newest first, optionally only the given status(es) (`?status=running&status=paused`)."""
-    return SearchesPublic.from_page(store.list_searches(offset, limit, search_status))
+    """Newest first, optionally only the given status(es) (`?status=running&status=paused`),
+    each with its progress: evaluated, elapsed seconds, evaluations per hour."""
+    page = store.list_searches(offset, limit, search_status)
+    counts = store.status_counts_by_search([s.id for s in page.items])
+    return SearchesPublic.from_page(page, counts)
 
 
 @router.get("/{search_id}", responses=NOT_FOUND)
