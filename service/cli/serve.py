@@ -51,7 +51,7 @@ def serve(
         typer.Option("--no-resume", help="Do not resume the searches that were running."),
     ] = False,
 ) -> None:
-    """Serve the REST API (docs at /docs) and drive the searches."""
+    """Serve the dashboard (at /) and the REST API (docs at /docs), and drive the searches."""
     import uvicorn
 
     from service.api import create_app
@@ -80,8 +80,9 @@ def serve(
                 if resumed:
                     console.print(f"resumed searches: {resumed}", markup=False)
             app = create_app(store, manager, settings)
+            base = f"http://{settings.host}:{settings.port}"
             console.print(
-                f"primer-search API on http://{settings.host}:{settings.port}/docs", markup=False
+                f"primer-search dashboard on {base}/ (API docs at {base}/docs)", markup=False
             )
             uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
         finally:
