@@ -13,6 +13,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,24 @@ def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
 
 def rounded(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def latency(call: Any, repeats: int, warmup: int = 1, digits: int = 3) -> dict[str, float]:
+    """p50 / p95 / max in milliseconds of `repeats` calls of `call()`, after `warmup` untimed
+    ones (connections, pools, statement caches)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return {
+        "p50_ms": round(statistics.median(times), digits),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], digits),
+        "max_ms": round(times[-1], digits),
+    }
 
 
 def emit(report: dict[str, Any], out: str | None) -> None:

@@ -38,12 +38,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import platform
 import socket
-import statistics
 import sys
 import tempfile
 import threading
@@ -54,6 +52,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
+import _common  # noqa: E402
 from store_support import postgres_schema  # noqa: E402
 
 import primer_search  # noqa: E402
@@ -325,7 +324,7 @@ def drive(
     timed = TimedStore(store)
     clock = Clock(timed, pause_at=individuals)
     goal = f"{individuals} individuals" if individuals else f"{evaluations} evaluations"
-    log(f"  {store.dialect}: {evaluators} evaluators, {goal} ...")
+    _common.log(f"  {store.dialect}: {evaluators} evaluators, {goal} ...")
     with tempfile.TemporaryDirectory() as cache_dir:
         driver = SearchDriver(
             timed,
@@ -451,22 +450,6 @@ def serving(store: Any) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def latency(call: Callable[[], Any], repeats: int) -> dict[str, float]:
-    for _ in range(10):  # warm: the connection, the pool, the statement caches
-        call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {
-        "p50_ms": round(statistics.median(times), 2),
-        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
-        "max_ms": round(times[-1], 2),
-    }
-
-
 def measure_api(store: Any, sid: int, individuals: int, repeats: int) -> dict[str, Any]:
     """Each read over HTTP, and the store's calls behind it made directly (no HTTP, no JSON):
     the difference is the API's own cost."""
@@ -503,9 +486,11 @@ def measure_api(store: Any, sid: int, individuals: int, repeats: int) -> dict[st
             def get(path: str = path) -> None:
                 client.get(path).raise_for_status()
 
-            report[name] = latency(get, repeats)
+            report[name] = _common.latency(get, repeats, warmup=10, digits=2)
             report[name]["response_bytes"] = len(client.get(path).content)
-            report[name]["store_calls_alone"] = latency(direct, repeats)
+            report[name]["store_calls_alone"] = _common.latency(
+                direct, repeats, warmup=10, digits=2
+            )
     return report
 
 
@@ -555,7 +540,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         with database(backend, args) as store:
             result = drive(store, args, evaluators, args.evaluations)
         report["drives"].append({"evaluators": evaluators, **result})
-        log(
+        _common.log(
             f"    {result['evaluations_per_s']} evaluations/s, "
             f"{result['individuals_per_s']} individuals/s"
         )
@@ -563,7 +548,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         evaluators, size = args.population_evaluators, args.population
         population = drive(store, args, evaluators, size, individuals=size)
         population["evaluators"] = evaluators
-        log(
+        _common.log(
             f"    {population['evaluations_per_s']} evaluations/s, "
             f"{population['individuals_per_s']} individuals/s; measuring the API ..."
         )
@@ -646,14 +631,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     from service.runtime import init_ray
 
-    load_before = os.getloadavg()
+    load_before = _common.load_average()
     init_ray(num_cpus=args.ray_cpus)
     report: dict[str, Any] = {
         "benchmark": "controller_overhead",
         "evaluator": EVALUATOR_LABEL,
         "command": " ".join(["benchmarks/controller_overhead.py", *(argv or sys.argv[1:])]),
         "machine": machine(args),
-        "load_avg_before": [round(x, 2) for x in load_before],
+        "load_avg_before": load_before,
         "config": {
             **search_config(args, 0, 0),
             "name": None,
@@ -675,19 +660,11 @@ def main(argv: list[str] | None = None) -> None:
         if backend == "postgresql" and not args.postgres:
             report["backends"][backend] = "skipped: no --postgres URL"
             continue
-        log(f"{backend}:")
+        _common.log(f"{backend}:")
         report["backends"][backend] = run_backend(backend, args)
-    report["load_avg_after"] = [round(x, 2) for x in os.getloadavg()]
+    report["load_avg_after"] = _common.load_average()
     report["verdict"] = verdict(report["backends"])
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    _common.emit(report, args.out)
 
 
 if __name__ == "__main__":

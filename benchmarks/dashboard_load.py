@@ -41,6 +41,7 @@ from sqlalchemy import bindparam, update
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests"))
+import _common  # noqa: E402
 import numpy as np  # noqa: E402
 from dashboard_support import (  # noqa: E402
     browser_missing,
@@ -283,11 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     report["machine"]["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     report["all_points_drawn"] = report["points_drawn"] == [evaluated]
     report["meets_target"] = report["cold"]["p50_ms"] < 1000 and report["warm"]["p50_ms"] < 1000
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    _common.emit(report, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import math
 import os
 import platform
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from typing import Any
 from sqlalchemy import bindparam, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import _common  # noqa: E402
 from store_support import engine_state, postgres_schema, proposal  # noqa: E402
 
 from service.store import Evaluation, IndividualStatus, SQLStore, upgrade_schema  # noqa: E402
@@ -135,20 +135,6 @@ def fill_population(store: SQLStore, size: int, rng: random.Random) -> tuple[int
     return sid, seconds
 
 
-def latency(call: Callable[[], Any], repeats: int) -> dict[str, float]:
-    call()  # warm: statement caches, pool
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    return {
-        "p50_ms": round(statistics.median(times), 3),
-        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3),
-    }
-
-
 def measure_reads(store: SQLStore, sid: int, size: int, repeats: int) -> dict[str, Any]:
     calls: dict[str, Callable[[], Any]] = {
         "first_page_by_fitness": lambda: store.list_individuals(sid, limit=50, sort_by="fitness"),
@@ -166,7 +152,7 @@ def measure_reads(store: SQLStore, sid: int, size: int, repeats: int) -> dict[st
         "lineage": lambda: store.lineage(sid, size - 100),
         "mutation_statistics": lambda: store.mutation_statistics(sid),
     }
-    return {name: latency(call, repeats) for name, call in calls.items()}
+    return {name: _common.latency(call, repeats) for name, call in calls.items()}
 
 
 def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:

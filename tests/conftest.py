@@ -17,3 +17,41 @@ def cache_dir(tmp_path):
     path = tmp_path / "cache"
     path.mkdir()
     return path
+
+
+# -- an empty, upgraded store on each backend (the API's and the dashboard's tests) ----------------
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory):
+    """An upgraded SQLite database that each test copies (cheaper than migrating each time)."""
+    from service.store import upgrade_schema
+
+    path = tmp_path_factory.mktemp("store") / "template.db"
+    upgrade_schema(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template_url():
+    """An upgraded schema in the PostgreSQL test database; skips with a reason without one."""
+    from api_support import postgres_template
+    from store_support import POSTGRES_SKIP_REASON, postgres_url
+
+    if postgres_url() is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    with postgres_template() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, template, tmp_path):
+    """An empty store, once on SQLite and once on PostgreSQL. Test files with a store of
+    their own (one backend, or a URL fixture) define `store` themselves, which wins."""
+    from api_support import opened_store
+
+    source = template
+    if request.param == "postgresql":
+        source = request.getfixturevalue("postgres_template_url")
+    with opened_store(source, tmp_path) as opened:
+        yield opened

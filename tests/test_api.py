@@ -18,43 +18,17 @@ from api_support import (
     RecordingManager,
     client_for,
     fill_search,
-    opened_store,
-    postgres_template,
 )
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import URL
-from store_support import POSTGRES_SKIP_REASON, postgres_url, seed_dna
+from store_support import seed_dna
 
 from primer_search.dna import parse_dna
 from primer_search.render import render
 from primer_search.seeds import load_seed, seed_names
 from service.settings import Settings
-from service.store import SearchStatus, SQLStore, upgrade_schema
+from service.store import SearchStatus, SQLStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("api") / "template.db"
-    upgrade_schema(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def postgres_template_url() -> Iterator[URL]:
-    if postgres_url() is None:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    with postgres_template() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[SQLStore]:
-    if request.param == "postgresql":
-        template = request.getfixturevalue("postgres_template_url")
-    with opened_store(template, tmp_path) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -5,9 +5,6 @@ set), against a store filled through its own methods."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from api_support import (
     API,
@@ -16,15 +13,10 @@ from api_support import (
     RecordingManager,
     client_for,
     fill_search,
-    opened_store,
-    postgres_template,
 )
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import URL
 from store_support import (
-    POSTGRES_SKIP_REASON,
     done,
-    postgres_url,
     proposal,
     seed_dna,
     stopped,
@@ -33,33 +25,9 @@ from store_support import (
 
 from primer_search.dna import parse_dna
 from primer_search.render import render
-from service.store import Evaluation, SearchStatus, SQLStore, upgrade_schema
+from service.store import Evaluation, SearchStatus, SQLStore
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("api_dashboard") / "template.db"
-    upgrade_schema(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def postgres_template_url() -> Iterator[URL]:
-    if postgres_url() is None:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    with postgres_template() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[SQLStore]:
-    source: Path | URL = template
-    if request.param == "postgresql":
-        source = request.getfixturevalue("postgres_template_url")
-    with opened_store(source, tmp_path) as opened:
-        yield opened
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from alembic import command
-from api_support import opened_store, postgres_template
 from sqlalchemy import insert
 from sqlalchemy.engine import URL
 from store_support import (
@@ -44,30 +43,6 @@ from service.store.migrate import alembic_config
 from service.store.schema import individuals, searches
 
 I = IndividualStatus  # noqa: E741
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("dashboard") / "template.db"
-    upgrade_schema(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def postgres_template_url() -> Iterator[URL]:
-    if postgres_url() is None:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    with postgres_template() as url:
-        yield url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, template: Path, tmp_path: Path) -> Iterator[SQLStore]:
-    source: Path | URL = template
-    if request.param == "postgresql":
-        source = request.getfixturevalue("postgres_template_url")
-    with opened_store(source, tmp_path) as opened:
-        yield opened
 
 
 def new_search(store: SQLStore, started: bool = True, **config: Any) -> int:

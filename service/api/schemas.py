@@ -384,23 +384,7 @@ class PointsPublic(BaseModel):
 
     @classmethod
     def from_points(cls, p: FitnessPoints) -> PointsPublic:
-        return cls(
-            search_id=p.search_id,
-            started_at=p.started_at,
-            count=p.count,
-            last_seq=p.last_seq,
-            seq=p.seq,
-            iid=p.iid,
-            status=p.status,
-            fitness=p.fitness,
-            perplexity=p.perplexity,
-            hurdle_reached=p.hurdle_reached,
-            parameter_count=p.parameter_count,
-            step_seconds=p.step_seconds,
-            seconds=p.seconds,
-            mutation_type=p.mutation_type,
-            parent_iid=p.parent_iid,
-        )
+        return cls(**vars(p), count=p.count, last_seq=p.last_seq)
 
 
 class MutationStatsPublic(BaseModel):
