@@ -41,10 +41,8 @@ import contextlib
 import math
 import os
 import platform
-import socket
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -402,52 +400,18 @@ def fifth_rates(events: list[tuple[float, bool]]) -> dict[str, float]:
 # -- the API over HTTP ------------------------------------------------------------------------
 
 
-class IdleManager:
-    """The API's SearchManager, driving nothing: the benchmark drove the search already."""
-
-    def start(self, search_id: int) -> None:
-        raise RuntimeError("the benchmark's server drives no search")
-
-    def is_driving(self, search_id: int) -> bool:
-        return False
-
-    def resume_running_searches(self) -> list[int]:
-        return []
-
-    def shutdown(self, timeout: float) -> None:
-        return None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serving(store: Any) -> Iterator[str]:
-    """The API on `store`, served by uvicorn in a thread; yields its base URL."""
-    import uvicorn
+    """The API on `store`, served by uvicorn in a thread (tests/dashboard_support.py), with a
+    manager that drives nothing: the benchmark drove the search already. Yields its base URL."""
+    from api_support import RecordingManager
+    from dashboard_support import serve
 
     from service.api import create_app
     from service.settings import Settings
 
-    port = free_port()
-    app = create_app(store, IdleManager(), Settings(port=port))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve(create_app(store, RecordingManager(), Settings())) as base:
+        yield base
 
 
 def measure_api(store: Any, sid: int, individuals: int, repeats: int) -> dict[str, Any]:
