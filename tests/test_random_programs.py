@@ -10,8 +10,12 @@ the future changes is a leak through 0 * inf (see ops.mask_keys and ops._mat_mul
 Speed: one eager forward per program. Rows of one batch are independent sequences (no op mixes
 the batch axis), so row 0 holds the base input and each further row the base input with the
 positions after one cut t replaced by noise of one scale; the large scale makes EXP and friends
-overflow, which is what exposes 0 * inf leaks. The base row also runs alone, as a batch of one,
-and the analytic parameter count must equal the built one.
+overflow, which is what exposes 0 * inf leaks. Each perturbed row is compared with the same row
+of a second batch holding the base input in every row, not with row 0: a CPU kernel may round a
+row differently by its place in the batch (seen on an AMD EPYC with AVX2/FMA: CONV_1X1 gave
+identical rows results 1 ulp apart, which EXP then grew past any fixed tolerance), and a
+genuine leak shows up whatever the row. The base row also runs alone, as a batch of one, and the
+analytic parameter count must equal the built one.
 
 A crash that kills the process (TensorFlow heap corruption) leaves the program it was running in
 LAST_PROGRAM.
@@ -19,6 +23,7 @@ LAST_PROGRAM.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import time
 from dataclasses import dataclass
@@ -33,6 +38,7 @@ from primer_search.canonical import canonical_hash
 from primer_search.compiler import ProgramBlock
 from primer_search.dna import DNA, NUM_INPUTS, Instruction, Subprogram, validate_dna
 from primer_search.mutation import mutate
+from primer_search.ops import REGISTRY, Applied
 from primer_search.seeds import load_seed, seed_names
 
 TOTAL_PROGRAMS = 2000
@@ -82,11 +88,12 @@ def perturbed_batch(rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     return np.stack(rows), cuts
 
 
-def leaks(y: np.ndarray, cuts: list[int]) -> list[str]:
-    """Where the past of a perturbed row differs from the base row."""
+def leaks(y: np.ndarray, reference: np.ndarray, cuts: list[int]) -> list[str]:
+    """Where the past of a perturbed row of `y` differs from the same row of `reference` (the
+    outputs for the base input in every row)."""
     found = []
     for row, t in enumerate(cuts, start=1):
-        base, other = y[0, : t + 1], y[row, : t + 1]
+        base, other = reference[row, : t + 1], y[row, : t + 1]
         finite = np.isfinite(base)
         if not np.array_equal(finite, np.isfinite(other)) or not np.array_equal(
             base[~finite], other[~finite], equal_nan=True
@@ -111,6 +118,7 @@ def check(case: Case, index: int) -> tuple[str | None, float]:
     try:
         block = ProgramBlock(case.dna, base_unit=BASE_UNIT, d_model=D_MODEL)
         y = block(tf.constant(x)).numpy()
+        reference = block(tf.constant(np.repeat(x[:1], len(x), axis=0))).numpy()
         alone = block(tf.constant(x[:1])).numpy()  # a batch of one (inference, generation)
         built = sum(int(np.prod(v.shape)) for v in block.trainable_variables)
     except Exception as exc:  # any exception at all is the failure being tested for
@@ -122,7 +130,7 @@ def check(case: Case, index: int) -> tuple[str | None, float]:
             f"{built} trainable parameters, analytic count {block.analytic_parameter_count()}",
             0.0,
         )
-    found = leaks(y, cuts)
+    found = leaks(y, reference, cuts)
     if found:
         return "temporal leak: " + "; ".join(found[:3]), 0.0
     return None, float(np.isfinite(y[0]).mean())
@@ -154,6 +162,17 @@ def test_random_edits_compile_and_stay_causal(seed: str):
     )
     # The leak check compares finite values; it must not be vacuous.
     assert np.mean(np.array(finite) == 1.0) > 0.5
+
+
+def test_leak_check_catches_an_unmasked_attention(monkeypatch: pytest.MonkeyPatch):
+    """The check above is not vacuous: the Transformer with MASK made a no-op reads the future."""
+    monkeypatch.setitem(REGISTRY, "MASK", dataclasses.replace(REGISTRY["MASK"], apply=_first))
+    message, _ = check(Case("transformer", 0, load_seed("transformer")), 0)
+    assert message is not None and message.startswith("temporal leak"), message
+
+
+def _first(inputs: list[tf.Tensor], args: Applied) -> tf.Tensor:
+    return inputs[0]
 
 
 # ---------------------------------------------------------------------------------------------
