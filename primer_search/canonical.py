@@ -63,41 +63,84 @@ def _walk(graph: Graph, form: list[list[Any]] | None) -> str:
     multiplier and its weight serial. Serial numbers follow an iterative post-order walk from
     the output: inputs in order, then the node."""
     nodes = graph.nodes
-    digests: dict[int, str] = {}
+    digests: list[str] = [""] * len(nodes)
     position: dict[int, int] = {}
     serial = 0
+    memo, own_fields = _DIGESTS, _OWN_FIELDS
+    for index in _post_order(graph):
+        node = nodes[index]
+        op = node.op
+        reads = own_fields.get(op)
+        if reads is None:
+            reads = own_fields[op] = _own_fields(op)
+        uses_constant, uses_dim, weighted, branched = reads
+        own: list[Any] = []  # the fields after the scope, as the JSON text writes them
+        if branched:
+            own.append(node.branch)
+        if uses_constant:
+            own.append(repr(float(node.constant)))
+        if uses_dim:
+            own.append(node.mult)
+        if weighted:
+            own.append(serial)  # written "w<serial>"
+            serial += 1
+        inputs = [digests[p] for p in node.inputs]
+        # A child shares most nodes with its parent, inputs and serial included: their digests
+        # are remembered by what they hash (the op fixes which fields follow its inputs), so
+        # only the work is skipped, never the value changed.
+        key = (op, node.scope, *inputs, *own)
+        digest = memo.get(key)
+        if digest is None or form is not None:
+            if weighted:
+                own[-1] = f"w{own[-1]}"
+            rest = [list(node.scope), *own]
+            if digest is None:
+                digest = hashlib.sha256(_node_json(op, inputs, rest).encode()).hexdigest()
+                if len(memo) >= _MAX_DIGESTS:
+                    memo.clear()
+                memo[key] = digest
+            if form is not None:
+                position[index] = len(form)
+                form.append([op, [position[p] for p in node.inputs], *rest])
+        digests[index] = digest
+    return digests[graph.output]
+
+
+def _post_order(graph: Graph) -> list[int]:
+    """The nodes the output reads, in post-order from the output: inputs in order, then the
+    node (the graph is a DAG, so a node is never met again while its inputs are walked)."""
+    nodes = graph.nodes
+    seen = [False] * len(nodes)
+    order: list[int] = []
     stack: list[int] = [graph.output]  # an index, or ~index once its inputs are on the stack
     while stack:
         index = stack.pop()
-        expanded = index < 0
-        if expanded:
-            index = ~index
-        if index in digests:
-            continue
-        node = nodes[index]
-        if not expanded:
+        if index < 0:
+            order.append(~index)
+        elif not seen[index]:
+            seen[index] = True
             stack.append(~index)
-            stack.extend(p for p in reversed(node.inputs) if p not in digests)
-            continue
-        op = node.op
-        rest: list[Any] = [list(node.scope)]
-        if op in (ENTER, EXIT):
-            rest.append(node.branch)
-        elif op != INPUT:
-            spec = REGISTRY[op]
-            if "constant" in spec.uses:
-                rest.append(repr(float(node.constant)))
-            if "dim" in spec.uses:
-                rest.append(node.mult)
-            if spec.weighted:
-                rest.append(f"w{serial}")
-                serial += 1
-        inputs = [digests[p] for p in node.inputs]
-        digests[index] = hashlib.sha256(_node_json(op, inputs, rest).encode()).hexdigest()
-        if form is not None:
-            position[index] = len(form)
-            form.append([op, [position[p] for p in node.inputs], *rest])
-    return digests[graph.output]
+            inputs = nodes[index].inputs
+            if len(inputs) == 1:
+                if not seen[inputs[0]]:
+                    stack.append(inputs[0])
+            else:
+                stack.extend(p for p in reversed(inputs) if not seen[p])
+    return order
+
+
+def _own_fields(op: str) -> tuple[bool, bool, bool, bool]:
+    """What an op's digest reads besides its inputs and scope: (constant, dim, weight serial,
+    branch)."""
+    if op in (ENTER, EXIT):
+        return False, False, False, True
+    if op == INPUT:
+        return False, False, False, False
+    spec = REGISTRY[op]
+    return "constant" in spec.uses, "dim" in spec.uses, spec.weighted, False
+
+
+_OWN_FIELDS: dict[str, tuple[bool, bool, bool, bool]] = {}
 
 
 def _node_json(op: str, inputs: list[str], rest: list[Any]) -> str:
@@ -134,5 +177,10 @@ def _json(value: Any) -> str:
             return "[" + ",".join(map(repr, value)) + "]"
     return json.dumps(value, separators=(",", ":"))
 
+
+# Node digests by the node's op, scope, input digests and own fields (a tuple, cheap to hash:
+# strings cache their hash), cleared when full.
+_DIGESTS: dict[tuple[Any, ...], str] = {}
+_MAX_DIGESTS = 1 << 16
 
 _PLAIN_SEEN: set[str] = set()  # op names and serials: skips the regex for the common strings

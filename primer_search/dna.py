@@ -150,6 +150,8 @@ def validate_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> list[ValidationIs
 
     Size limits are checked first and stop the check early, so that a hostile DNA costs no more
     than reading it."""
+    if _VALID_DNAS.peek(dna) == limits:  # the engine checks a child, then its gate does
+        return []
     issues = _check_sizes(dna, limits)
     if issues:
         return issues
@@ -194,9 +196,13 @@ def validate_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> list[ValidationIs
                 f"nested branches multiply to {product}; the limit is {limits.max_branch_product}"
             )
         )
+    if not issues:
+        _VALID_DNAS.put(dna, limits)
     return issues
 
 
+# DNA -> the limits it was found valid under (the last few DNAs checked).
+_VALID_DNAS: IdentityCache[DNA, Limits] = IdentityCache(64)
 # Subprogram -> (its index, number of constants, dims and subprograms) of a DNA it was valid in.
 _VALID_SUBPROGRAMS: IdentityCache[Subprogram, tuple[int, int, int, int]] = IdentityCache(1024)
 

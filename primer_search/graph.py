@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 from primer_search.dna import DNA, MAIN, Subprogram, live_instructions
 from primer_search.identity_cache import IdentityCache
@@ -27,8 +27,10 @@ from primer_search.ops import CALL, REGISTRY, Kind, WeightSpec, feature_width
 INPUT, ENTER, EXIT = "INPUT", "ENTER", "EXIT"
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):
+    """One node of a lowered graph. A named tuple, not a frozen dataclass: a lowering builds
+    tens of nodes and the engine lowers every child, and a tuple is the cheapest to build."""
+
     op: str  # a primitive, or INPUT / ENTER / EXIT
     inputs: tuple[int, ...]
     scope: tuple[int, ...] = ()  # leading branch axes of this node's tensor, innermost first
@@ -80,6 +82,7 @@ class _Lowering:
 
     def expand(self, s: int, inputs: tuple[int, int], scope: tuple[int, ...]) -> int:
         nodes, dna = self.nodes, self.dna
+        constants, dims = dna.constants, dna.dims
         sub = dna.subprograms[s]
         live = self.live.get(s)
         if live is None:
@@ -106,15 +109,23 @@ class _Lowering:
                 nodes.append((EXIT, (result,), scope, 0.0, 0, inst.branch, (s, i)))
                 out = len(nodes) - 1
             else:
-                spec = REGISTRY[inst.op]
-                uses = spec.uses
+                op = inst.op
+                reads = _READS.get(op)
+                if reads is None:
+                    spec = REGISTRY[op]
+                    reads = _READS[op] = (
+                        spec.arity == 2,
+                        "constant" in spec.uses,
+                        "dim" in spec.uses,
+                    )
+                binary, uses_constant, uses_dim = reads
                 nodes.append(
                     (
-                        inst.op,
-                        (a, b) if spec.arity == 2 else (a,),
+                        op,
+                        (a, b) if binary else (a,),
                         scope,
-                        dna.constants[inst.constant] if "constant" in uses else 0.0,
-                        dna.dims[inst.dim] if "dim" in uses else 0,
+                        constants[inst.constant] if uses_constant else 0.0,
+                        dims[inst.dim] if uses_dim else 0,
                         1,
                         (s, i),
                     )
@@ -123,6 +134,9 @@ class _Lowering:
             states.append(out)
         return states[-1]
 
+
+# Per primitive: (reads input2, reads `constant`, reads `dim`), from the registry.
+_READS: dict[str, tuple[bool, bool, bool]] = {}
 
 # (op, inputs, scope, constant, mult, branch, origin): a Node's fields while a graph is built.
 _RawNode = tuple[str, tuple[int, ...], tuple[int, ...], float, int, int, "tuple[int, int] | None"]
@@ -136,26 +150,17 @@ def _prune(nodes: list[_RawNode], output: int) -> Graph:
         if needed[index]:
             for parent in nodes[index][1]:
                 needed[parent] = True
+    make = tuple.__new__
+    if all(needed) and output == len(nodes) - 1:  # the common case: nothing to renumber
+        return Graph(tuple([make(Node, raw) for raw in nodes]), output)
     new_index: dict[int, int] = {}
     kept: list[Node] = []
     for index, (op, inputs, scope, constant, mult, branch, origin) in enumerate(nodes):
         if needed[index]:
             new_index[index] = len(kept)
             inputs = tuple(new_index[p] for p in inputs)
-            kept.append(_node(op, inputs, scope, constant, mult, branch, origin))
+            kept.append(make(Node, (op, inputs, scope, constant, mult, branch, origin)))
     return Graph(tuple(kept), new_index[output])
-
-
-_NODE_FIELDS = tuple(f.name for f in fields(Node))
-
-
-def _node(*values: Any) -> Node:
-    """Node(*values) at less than half the cost: a frozen dataclass's __init__ sets each field
-    through object.__setattr__, and a lowering builds tens of nodes (the engine lowers every
-    child). Node has no __post_init__, so the result is the same object state."""
-    node = object.__new__(Node)
-    node.__dict__.update(zip(_NODE_FIELDS, values, strict=True))
-    return node
 
 
 def infer_shapes(graph: Graph, base_unit: int, d_model: int) -> Shapes:
