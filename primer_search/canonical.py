@@ -13,7 +13,6 @@ output, which depends only on the graph's structure, not on instruction order.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -32,27 +31,6 @@ def canonical_form(dna: DNA) -> list[list[Any]]:
 def canonical_hash(dna: DNA) -> str:
     """Hex SHA-256 of the canonical form."""
     return _walk(lower(dna), None)
-
-
-def same_graph(a: Graph, b: Graph) -> bool:
-    """Whether two graphs are equal node for node, in the same order (where each node came from
-    aside): a quick sufficient condition for equal canonical hashes, since the hash reads
-    nothing else. False does not mean the hashes differ (independent nodes may be ordered
-    differently). Constants are compared as the hash reads them, by repr: 0.0 is not -0.0."""
-    if a.output != b.output or len(a.nodes) != len(b.nodes):
-        return False
-    for x, y in zip(a.nodes, b.nodes, strict=True):
-        if (
-            x.op != y.op
-            or x.inputs != y.inputs
-            or x.scope != y.scope
-            or x.mult != y.mult
-            or x.branch != y.branch
-            or x.constant != y.constant
-            or (x.constant == 0.0 and repr(x.constant) != repr(y.constant))
-        ):
-            return False
-    return True
 
 
 def _walk(graph: Graph, form: list[list[Any]] | None) -> str:
@@ -90,18 +68,17 @@ def _walk(graph: Graph, form: list[list[Any]] | None) -> str:
         # only the work is skipped, never the value changed.
         key = (op, node.scope, *inputs, *own)
         digest = memo.get(key)
-        if digest is None or form is not None:
+        if digest is None:
+            text = _node_text(op, inputs, node.scope, own, weighted)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if len(memo) >= _MAX_DIGESTS:
+                memo.clear()
+            memo[key] = digest
+        if form is not None:
             if weighted:
                 own[-1] = f"w{own[-1]}"
-            rest = [list(node.scope), *own]
-            if digest is None:
-                digest = hashlib.sha256(_node_json(op, inputs, rest).encode()).hexdigest()
-                if len(memo) >= _MAX_DIGESTS:
-                    memo.clear()
-                memo[key] = digest
-            if form is not None:
-                position[index] = len(form)
-                form.append([op, [position[p] for p in node.inputs], *rest])
+            position[index] = len(form)
+            form.append([op, [position[p] for p in node.inputs], list(node.scope), *own])
         digests[index] = digest
     return digests[graph.output]
 
@@ -113,25 +90,32 @@ def _post_order(graph: Graph) -> list[int]:
     seen = [False] * len(nodes)
     order: list[int] = []
     stack: list[int] = [graph.output]  # an index, or ~index once its inputs are on the stack
+    push, pop, emit = stack.append, stack.pop, order.append
     while stack:
-        index = stack.pop()
+        index = pop()
         if index < 0:
-            order.append(~index)
-        elif not seen[index]:
-            seen[index] = True
-            stack.append(~index)
-            inputs = nodes[index].inputs
-            if len(inputs) == 1:
-                if not seen[inputs[0]]:
-                    stack.append(inputs[0])
-            else:
-                stack.extend(p for p in reversed(inputs) if not seen[p])
+            emit(~index)
+            continue
+        if seen[index]:
+            continue
+        seen[index] = True
+        push(~index)
+        inputs = nodes[index][1]
+        if len(inputs) == 1:
+            if not seen[inputs[0]]:
+                push(inputs[0])
+        else:  # the first input on top, so walked first
+            for p in reversed(inputs):
+                if not seen[p]:
+                    push(p)
     return order
 
 
 def _own_fields(op: str) -> tuple[bool, bool, bool, bool]:
     """What an op's digest reads besides its inputs and scope: (constant, dim, weight serial,
     branch)."""
+    if not _PLAIN.fullmatch(op):  # never: registry names are plain (_node_text relies on it)
+        raise ValueError(f"op name {op!r} needs a JSON escape")
     if op in (ENTER, EXIT):
         return False, False, False, True
     if op == INPUT:
@@ -141,46 +125,33 @@ def _own_fields(op: str) -> tuple[bool, bool, bool, bool]:
 
 
 _OWN_FIELDS: dict[str, tuple[bool, bool, bool, bool]] = {}
-
-
-def _node_json(op: str, inputs: list[str], rest: list[Any]) -> str:
-    """`json.dumps([op, inputs, *rest], separators=(",", ":"))`, the text a node's digest hashes.
-
-    Written out by hand because json.dumps was most of the cost of a hash (the engine hashes
-    every child). The text is the same for the values a node holds: strings that need no JSON
-    escape (op names, float reprs, "w3", hex digests), ints and lists of ints; any other value
-    goes through json.dumps. tests/test_evolution_speed.py checks the two agree over many
-    programs, and tests/test_canonical.py pins a golden hash."""
-    text = "[" + _json(op) + (',["' + '","'.join(inputs) + '"]' if inputs else ",[]")
-    for value in rest:
-        text += "," + _json(value)
-    return text + "]"
-
-
 # Strings that json.dumps writes unchanged between quotes.
 _PLAIN = re.compile(r"[A-Za-z0-9_.+\-]*")
 
 
-def _json(value: Any) -> str:
-    kind = type(value)
-    if kind is str:
-        if value in _PLAIN_SEEN or _PLAIN.fullmatch(value):
-            if len(_PLAIN_SEEN) < 4096:
-                _PLAIN_SEEN.add(value)
-            return '"' + value + '"'
-    elif kind is int:
-        return repr(value)
-    elif kind is list:
-        if not value:
-            return "[]"
-        if all(type(v) is int for v in value):
-            return "[" + ",".join(map(repr, value)) + "]"
-    return json.dumps(value, separators=(",", ":"))
+def _node_text(
+    op: str, inputs: list[str], scope: tuple[int, ...], own: list[Any], weighted: bool
+) -> str:
+    """`json.dumps([op, inputs, list(scope), *own], separators=(",", ":"))`, own's last value
+    written "w<n>" when the node is weighted, by hand (json.dumps was most of the cost of a
+    hash), for the values a lowered graph holds: an op name (checked plain once per op by
+    _own_fields), hex digests, ints, and float reprs (digits, ".", "e", "+", "-", "inf", "nan":
+    no JSON escape either). tests/test_evolution_speed.py checks the hash against its
+    json.dumps definition."""
+    text = '["' + op + ('",["' + '","'.join(inputs) + '"],[' if inputs else '",[],[')
+    text += ",".join(map(str, scope)) + "]"
+    last = len(own) - 1
+    for i, value in enumerate(own):
+        if type(value) is str:
+            text += ',"' + value + '"'
+        elif weighted and i == last:
+            text += ',"w' + str(value) + '"'
+        else:
+            text += "," + str(value)
+    return text + "]"
 
 
 # Node digests by the node's op, scope, input digests and own fields (a tuple, cheap to hash:
 # strings cache their hash), cleared when full.
 _DIGESTS: dict[tuple[Any, ...], str] = {}
 _MAX_DIGESTS = 1 << 16
-
-_PLAIN_SEEN: set[str] = set()  # op names and serials: skips the regex for the common strings

@@ -310,10 +310,8 @@ def resolved_instruction_count(dna: DNA) -> int:
     Assumes call indices are valid (higher than the caller)."""
     counts: list[int] = [0] * len(dna.subprograms)
     for s in reversed(range(len(dna.subprograms))):
-        total = 0
-        for inst in dna.subprograms[s].instructions:
-            total += counts[inst.callee] if inst.op == CALL else 1
-        counts[s] = total
+        primitives, calls = _CALLS.get(dna.subprograms[s], _calls)
+        counts[s] = primitives + sum(counts[callee] for callee, _branch in calls)
     return counts[MAIN]
 
 
@@ -321,12 +319,19 @@ def max_branch_product(dna: DNA) -> int:
     """The largest product of branch factors along any chain of calls from MAIN."""
     best: list[int] = [1] * len(dna.subprograms)
     for s in reversed(range(len(dna.subprograms))):
-        product = 1
-        for inst in dna.subprograms[s].instructions:
-            if inst.op == CALL:
-                product = max(product, inst.branch * best[inst.callee])
-        best[s] = product
+        _primitives, calls = _CALLS.get(dna.subprograms[s], _calls)
+        best[s] = max((branch * best[callee] for callee, branch in calls), default=1)
     return best[MAIN]
+
+
+def _calls(sub: Subprogram) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """How many primitives `sub` has, and the (callee, branch) of each of its calls."""
+    calls = tuple((inst.callee, inst.branch) for inst in sub.instructions if inst.op == CALL)
+    return len(sub.instructions) - len(calls), calls
+
+
+# The two counts above read each subprogram of every child validated; most are its parent's.
+_CALLS: IdentityCache[Subprogram, tuple[int, tuple[tuple[int, int], ...]]] = IdentityCache(1024)
 
 
 def live_instructions(sub: Subprogram) -> list[bool]:

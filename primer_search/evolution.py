@@ -183,6 +183,7 @@ class RegularizedEvolution:
         self.counters = Counters()
         self._rng = np.random.default_rng(config.seed)
         self._population: list[Member] = []  # oldest first
+        self._failed_members = 0  # members of WORST_FITNESS (failed, kept by the "worst" policy)
         self._pending: dict[int, Proposal] = {}
         self._programs: dict[int, DNA] = {}  # DNA of every member and pending proposal
         if config.initial_population == "copies" and (reason := gate(seed_dna)) is not None:
@@ -310,7 +311,9 @@ class RegularizedEvolution:
         return child, child_hash, parent.id, record, False
 
     def _tournament(self) -> Member:
-        eligible = [m for m in self._population if m.fitness < WORST_FITNESS] or self._population
+        eligible = self._population
+        if self._failed_members:
+            eligible = [m for m in eligible if m.fitness < WORST_FITNESS] or eligible
         size = min(self.config.tournament_size, len(eligible))
         picks = self._rng.choice(len(eligible), size=size, replace=False)
         return min((eligible[int(i)] for i in picks), key=lambda m: (m.fitness, m.id))
@@ -340,8 +343,11 @@ class RegularizedEvolution:
 
     def _admit(self, member: Member) -> None:
         self._population.append(member)
+        self._failed_members += member.fitness == WORST_FITNESS
         while len(self._population) > self.config.population_size:
-            self._forget(self._population.pop(0).id)
+            oldest = self._population.pop(0)
+            self._failed_members -= oldest.fitness == WORST_FITNESS
+            self._forget(oldest.id)
 
     def _forget(self, member_id: int) -> None:
         if member_id not in self._pending:
@@ -454,6 +460,7 @@ class RegularizedEvolution:
         lookup = dict(programs)
         lookup.update({int(k): parse_dna(v) for k, v in (state.get("programs") or {}).items()})
         self._population = [Member.model_validate(m) for m in state["population"]]
+        self._failed_members = sum(m.fitness == WORST_FITNESS for m in self._population)
         self._pending = {}
         for raw in state["pending"]:
             pid = int(raw["id"])

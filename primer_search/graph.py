@@ -81,7 +81,7 @@ class _Lowering:
         self.live: dict[int, list[bool]] = {}
 
     def expand(self, s: int, inputs: tuple[int, int], scope: tuple[int, ...]) -> int:
-        nodes, dna = self.nodes, self.dna
+        nodes, dna, reads_of = self.nodes, self.dna, _READS
         constants, dims = dna.constants, dna.dims
         sub = dna.subprograms[s]
         live = self.live.get(s)
@@ -93,27 +93,26 @@ class _Lowering:
             if not live[i]:
                 states.append(-1)
                 continue
-            a, b = states[inst.input1], states[inst.input2]
-            if inst.op == CALL and inst.branch == 1:
-                out = self.expand(inst.callee, (a, b), scope)
-            elif inst.op == CALL:
-                inner = (inst.branch, *scope)
-                nodes.append((ENTER, (a,), inner, 0.0, 0, inst.branch, (s, i)))
-                ea = len(nodes) - 1
-                if b == a:
-                    eb = ea
-                else:
-                    nodes.append((ENTER, (b,), inner, 0.0, 0, inst.branch, None))
-                    eb = len(nodes) - 1
+            op = inst.op
+            a = states[inst.input1]
+            if op == CALL:
+                b, branch = states[inst.input2], inst.branch
+                if branch == 1:
+                    states.append(self.expand(inst.callee, (a, b), scope))
+                    continue
+                inner = (branch, *scope)
+                nodes.append((ENTER, (a,), inner, 0.0, 0, branch, (s, i)))
+                ea = eb = len(nodes) - 1
+                if b != a:
+                    nodes.append((ENTER, (b,), inner, 0.0, 0, branch, None))
+                    eb = ea + 1
                 result = self.expand(inst.callee, (ea, eb), inner)
-                nodes.append((EXIT, (result,), scope, 0.0, 0, inst.branch, (s, i)))
-                out = len(nodes) - 1
+                nodes.append((EXIT, (result,), scope, 0.0, 0, branch, (s, i)))
             else:
-                op = inst.op
-                reads = _READS.get(op)
+                reads = reads_of.get(op)
                 if reads is None:
                     spec = REGISTRY[op]
-                    reads = _READS[op] = (
+                    reads = reads_of[op] = (
                         spec.arity == 2,
                         "constant" in spec.uses,
                         "dim" in spec.uses,
@@ -122,7 +121,7 @@ class _Lowering:
                 nodes.append(
                     (
                         op,
-                        (a, b) if binary else (a,),
+                        (a, states[inst.input2]) if binary else (a,),
                         scope,
                         constants[inst.constant] if uses_constant else 0.0,
                         dims[inst.dim] if uses_dim else 0,
@@ -130,8 +129,7 @@ class _Lowering:
                         (s, i),
                     )
                 )
-                out = len(nodes) - 1
-            states.append(out)
+            states.append(len(nodes) - 1)
         return states[-1]
 
 

@@ -57,12 +57,12 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
 
-from primer_search.canonical import canonical_hash, same_graph
+from primer_search.canonical import canonical_hash
 from primer_search.dna import (
     BRANCHES,
     DEFAULT_LIMITS,
@@ -77,7 +77,6 @@ from primer_search.dna import (
     validate_dna,
 )
 from primer_search.errors import PrimerSearchError
-from primer_search.graph import Graph, lower
 from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, PRIMITIVES, REGISTRY
 
@@ -194,7 +193,6 @@ def mutate_with_hash(
         parent_hash = canonical_hash(dna)
     kinds = [k for k in MutationType if config.weights.get(k, 0.0) > 0]
     cdf: tuple[float, ...] | None = None  # the cumulative draw probabilities of `kinds`
-    parent_graph: Graph | None = None
     last: tuple[DNA, MutationRecord, str] | None = None
     attempt = 0
     while attempt < config.max_tries:
@@ -214,13 +212,7 @@ def mutate_with_hash(
             continue
         child, record = result
         _check_child(child, limits, record)
-        if parent_graph is None:
-            parent_graph = lower(dna)
-        # Most children the light check discards changed dead code only: their lowered graph is
-        # the parent's, node for node, and so is their hash (canonical.same_graph); skip it.
-        child_hash = (
-            parent_hash if same_graph(lower(child), parent_graph) else canonical_hash(child)
-        )
+        child_hash = canonical_hash(child)
         same = child_hash == parent_hash
         last = child, record.model_copy(update={"retries": attempt, "same_graph": same}), child_hash
         if not same:
@@ -240,6 +232,13 @@ def _cumulative(weights: tuple[float, ...]) -> tuple[float, ...]:
     cdf = p.cumsum()
     cdf /= cdf[-1]
     return tuple(float(c) for c in cdf)
+
+
+def _record(**fields: Any) -> MutationRecord:
+    """A record of values the mutations made themselves (a type, ints, field names, bank values,
+    instruction dicts), built without validation: validating its JsonValue fields cost a third
+    of a mutation."""
+    return MutationRecord.model_construct(**fields)
 
 
 def _check_child(child: DNA, limits: Limits, record: MutationRecord) -> None:
@@ -267,9 +266,7 @@ def delete_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mu
     i = _index(rng, len(program[s]))
     old = program[s][i]
     program[s] = _delete_at(program[s], i)
-    record = MutationRecord(
-        type=MutationType.DELETE, subprogram=s, instruction=i, old=old.model_dump()
-    )
+    record = _record(type=MutationType.DELETE, subprogram=s, instruction=i, old=old.model_dump())
     return _rebuild(dna, program), record
 
 
@@ -292,9 +289,7 @@ def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mu
     i = _index(rng, len(program[s]) + 1)
     new = _random_instruction(dna, program, budget, s, i, rng, limits)
     program[s] = _insert_at(program[s], i, new)
-    record = MutationRecord(
-        type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump()
-    )
+    record = _record(type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump())
     return _rebuild(dna, program), record
 
 
@@ -309,7 +304,7 @@ def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mut
     j = _index(rng, len(program[s]) + 1)
     new = _random_instruction(dna, program, _Budget.of(program), s, j, rng, limits)
     program[s] = _insert_at(program[s], j, new)
-    record = MutationRecord(
+    record = _record(
         type=MutationType.DELETE_AND_INSERT,
         subprogram=s,
         instruction=i,
@@ -339,7 +334,7 @@ def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation
     assert name is not None, "input1 always has another valid state"
     value = _pick(rng, choices[name])
     program[s][i] = inst.model_copy(update={name: value})
-    record = MutationRecord(
+    record = _record(
         type=MutationType.CHANGE_FIELD,
         subprogram=s,
         instruction=i,
@@ -362,7 +357,7 @@ def swap_instructions(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mut
     a, b = program[s][i], program[s][j]
     program[s][i] = b.model_copy(update={"input1": a.input1, "input2": a.input2})
     program[s][j] = a.model_copy(update={"input1": b.input1, "input2": b.input2})
-    record = MutationRecord(
+    record = _record(
         type=MutationType.SWAP,
         subprogram=s,
         instruction=i,
@@ -385,7 +380,7 @@ def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation 
             np.clip(old_c * 10.0**x + y, -limits.max_abs_constant, limits.max_abs_constant)
         )
         constants = dna.constants[:k] + (new_c,) + dna.constants[k + 1 :]
-        record = MutationRecord(
+        record = _record(
             type=MutationType.CHANGE_BANK, field=f"constants.{k}", old=old_c, new=new_c
         )
         return dna.model_copy(update={"constants": constants}), record
@@ -394,7 +389,7 @@ def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation 
     new_d = _pick(rng, [m for m in DIM_MULTIPLIERS if m != old_d])
     assert new_d is not None
     dims = dna.dims[:k] + (new_d,) + dna.dims[k + 1 :]
-    record = MutationRecord(type=MutationType.CHANGE_BANK, field=f"dims.{k}", old=old_d, new=new_d)
+    record = _record(type=MutationType.CHANGE_BANK, field=f"dims.{k}", old=old_d, new=new_d)
     return dna.model_copy(update={"dims": dims}), record
 
 
