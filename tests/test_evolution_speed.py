@@ -2,9 +2,9 @@
 engine costs well under 1 ms per candidate; benchmarks/engine_throughput.py measures it).
 
 Checked over many programs (every seed and mutated copies of it): the hand-written JSON of the
-canonical hash and its remembered node digests, the memoized shape and
-parameter passes of the base-unit search, `mutate_with_hash`, the per-subprogram validation
-cache, and the identity caches themselves."""
+canonical hash and its remembered node digests, the memoized shape and parameter passes of the
+base-unit search, `mutate_with_hash`, the per-subprogram validation cache, and the identity
+caches themselves."""
 
 from __future__ import annotations
 
