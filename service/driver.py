@@ -3,15 +3,18 @@
     driver = SearchDriver(store, search_id, cache_dir=...)
     exit = driver.run()     # acquire the lease, drive to the end (or pause / stop), release
 
-One turn of the loop: heartbeat the lease; read the search's status (the API pauses and stops a
+One turn of the loop: heartbeat the lease; know the search's status (the API pauses and stops a
 search through the store); hand the free evaluators work (resubmitted candidates first, then new
-children of the engine); wait with `ray.wait` for one evaluation, with a timeout; record what came
-back. Every write happens before the step it allows: proposals are recorded (with the engine
-state, in one transaction) before any is submitted, and the attempt is counted (`mark_running`)
-before the evaluator gets it; each result is recorded with the engine state after `report`. So a
-process killed at any instant leaves a search that `run()` of another driver resumes: the
-engine restored from the store has the same pending proposals as the store, and those are
-resubmitted (see service/search_engine.py).
+children of the engine); wait with `ray.wait` for an evaluation, with a timeout, and take every
+one that is back; report them to the engine. The turn's writes are ONE transaction
+(`record_turn`), made before the step it allows: the results that came back since the last
+turn, the new proposals, the hand-outs (each attempt counted before its evaluator gets it) and
+the fitness-cache entries of the results, with the engine state after all of it. So a process
+killed at any instant leaves a search that `run()` of another driver resumes: the engine
+restored from the store has the same pending proposals as the store, and those are resubmitted
+(see service/search_engine.py); results that were back but not yet written are simply
+evaluated again. Each write also reads the search's status under its row lock; a turn reads it
+on its own only when the last one read is older than STATUS_MAX_AGE (after a long wait).
 
 What counts as an evaluation: a TRAIN proposal that got its final result, DONE (trained the whole
 budget), STOPPED (at a hurdle) or FAILED (by itself, or out of attempts). CACHED and REJECTED
@@ -47,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import math
 import os
 import socket
 import threading
@@ -71,6 +75,7 @@ from service.store import (
     StateConflictError,
     StoreError,
 )
+from service.store.fitness_cache import DriverFitnessCache
 from workers.evaluator import EvaluationRequest, Evaluator, EvaluatorSetup
 from workers.pool import Completion, EvaluatorPool, EvaluatorStartError
 
@@ -84,6 +89,10 @@ DEFAULT_LEASE_TTL = 30.0
 # Settled (CACHED / REJECTED) proposals made in one turn at most, so a search whose children
 # are all cache hits still heartbeats and reads its status.
 MAX_SETTLED_PER_TURN = 200
+# Seconds for which the status read by a turn's write decides the next turn's proposals: a
+# pause or stop from the API stops the proposals within this (plus a turn), as a read every
+# turn would, but under load (a turn every few milliseconds) the writes' reads suffice.
+STATUS_MAX_AGE = 0.1
 
 
 class LeaseHeldError(StateConflictError):
@@ -163,6 +172,11 @@ class SearchDriver:
         self._last_heartbeat = 0.0
         self._flights: dict[object, _Flight] = {}
         self._queue: deque[Proposal] = deque()  # candidates waiting for a free evaluator
+        # Reported to the engine, written with the next turn's write.
+        self._results: list[tuple[Proposal, Evaluation]] = []
+        self._status_seen: SearchStatus | None = None
+        self._status_read_at = -math.inf  # time.monotonic() of the last status read
+        self._cache: DriverFitnessCache | None = None
         self._best: float | None = None
         self._max_evaluations: int | None = None
         self.engine: RegularizedEvolution | None = None
@@ -229,8 +243,14 @@ class SearchDriver:
         info = self._wait_until_started(pool)
         if info is None:
             return self._stopped()
+        self._cache = DriverFitnessCache(self.store, self.search_id)
         self.engine = open_engine(
-            self.store, self.search_id, setup, info["vocab_size"], info["corpus_identity"]
+            self.store,
+            self.search_id,
+            setup,
+            info["vocab_size"],
+            info["corpus_identity"],
+            cache=self._cache,
         )
         self._queue.extend(sorted(self.engine.pending, key=lambda p: p.id))
         self._report_progress()
@@ -239,6 +259,7 @@ class SearchDriver:
             self._heartbeat()
             status = self._status()
             if status is None:
+                self._write(setup, pool, [], [])  # the results already back are kept
                 return self._stopped()
             may_propose = status is S.RUNNING and not _past(deadline)
             self._fill(setup, pool, may_propose)
@@ -251,27 +272,70 @@ class SearchDriver:
                 self._collect(setup, completion)
 
     def _status(self) -> SearchStatus | None:
-        """RUNNING or PAUSED: go on (PAUSED: finish what is in flight); None: stop now."""
+        """RUNNING or PAUSED: go on (PAUSED: finish what is in flight); None: stop now. The
+        status the last write read, if recent enough (STATUS_MAX_AGE), else read now."""
         if self._stop.is_set():
             return None
-        status = self.store.get_search(self.search_id).status
+        if time.monotonic() - self._status_read_at > STATUS_MAX_AGE:
+            self._saw(self.store.get_search(self.search_id).status)
+        status = self._status_seen
         return status if status in (S.RUNNING, S.PAUSED) else None
 
+    def _saw(self, status: SearchStatus) -> None:
+        self._status_seen, self._status_read_at = status, time.monotonic()
+
     def _fill(self, setup: SearchSetup, pool: EvaluatorPool, may_propose: bool) -> None:
-        """Hands every idle evaluator a candidate: a resubmitted one, else a new child."""
+        """Hands every idle evaluator a candidate (a resubmitted one, else a new child), after
+        writing the turn."""
         free = pool.idle()
-        if not free:
-            return
         new = self._propose(setup, len(free) - len(self._queue)) if may_propose else []
-        trained = [p for p in new if p.kind is ProposalKind.TRAIN]
+        handouts: list[tuple[int, Proposal]] = []
         while free and self._queue:
-            self._submit(setup, pool, free.pop(0), self._queue.popleft())
-        for proposal in trained:
-            self._submit(setup, pool, free.pop(0), proposal)
+            handouts.append((free.pop(0), self._queue.popleft()))
+        handouts += [(free.pop(0), p) for p in new if p.kind is ProposalKind.TRAIN]
+        self._write(setup, pool, new, handouts)
+
+    def _write(
+        self,
+        setup: SearchSetup,
+        pool: EvaluatorPool,
+        proposals: list[Proposal],
+        handouts: list[tuple[int, Proposal]],
+    ) -> None:
+        """The turn's one transaction (`record_turn`): the results reported since the last
+        write, with their cache entries, the new proposals, and the hand-outs, with the engine
+        state; then the candidates are submitted and the progress reported."""
+        assert self.engine is not None and self._cache is not None
+        results, self._results = self._results, []
+        if results or proposals or handouts:
+            turn = self.store.record_turn(
+                self.search_id,
+                results=[(proposal.id, evaluation) for proposal, evaluation in results],
+                proposals=proposals,
+                running={proposal.id: pool.worker(slot) for slot, proposal in handouts},
+                engine_state=(
+                    self.engine.state_dict(include_programs=False)
+                    if results or proposals
+                    else None  # hand-outs alone (resubmissions) leave the engine as it was
+                ),
+                cache_entries=self._cache.take_unsaved(),
+                lease_holder=self.holder,
+            )
+            self._cache.forget(turn.cache_kept)
+            self._saw(turn.status)
+            for slot, proposal in handouts:
+                self._submit(setup, pool, slot, proposal, turn.attempts[proposal.id])
+        for proposal, evaluation in results:
+            if evaluation.status is IndividualStatus.DONE and evaluation.fitness is not None:
+                self._best = min(evaluation.fitness, self._best or evaluation.fitness)
+            self._report_progress(proposal, evaluation)
+        for proposal in proposals:
+            if proposal.kind is not ProposalKind.TRAIN:
+                self._report_progress(proposal)
 
     def _propose(self, setup: SearchSetup, wanted: int) -> list[Proposal]:
-        """Up to `wanted` new TRAIN proposals (and the settled ones made on the way), recorded
-        with the engine state before any is submitted."""
+        """Up to `wanted` new TRAIN proposals (and the settled ones made on the way); the turn's
+        write records them with the engine state before any is submitted."""
         assert self.engine is not None
         proposals: list[Proposal] = []
         trained = settled = 0
@@ -284,20 +348,11 @@ class SearchDriver:
             proposals.append(proposal)
             trained += proposal.kind is ProposalKind.TRAIN
             settled += proposal.kind is not ProposalKind.TRAIN
-        if proposals:
-            state = self.engine.state_dict(include_programs=False)
-            self.store.record_proposals(self.search_id, proposals, state, self.holder)
-            for proposal in proposals:
-                if proposal.kind is not ProposalKind.TRAIN:
-                    self._report_progress(proposal)
         return proposals
 
     def _submit(
-        self, setup: SearchSetup, pool: EvaluatorPool, slot: int, proposal: Proposal
+        self, setup: SearchSetup, pool: EvaluatorPool, slot: int, proposal: Proposal, attempts: int
     ) -> None:
-        attempts = self.store.mark_running(
-            self.search_id, proposal.id, pool.worker(slot), self.holder
-        )
         request = EvaluationRequest(
             iid=proposal.id,
             dna=proposal.dna.to_dict(),
@@ -311,10 +366,10 @@ class SearchDriver:
     def _collect(self, setup: SearchSetup, completion: Completion) -> None:
         flight = self._flights.pop(completion.ref)
         if completion.record is not None:
-            self._record(flight.proposal, evaluation_of(completion.record))
+            self._report(flight.proposal, evaluation_of(completion.record))
         elif flight.attempts >= setup.config.max_attempts:
             reason = f"no result after {flight.attempts} attempt(s); last: {completion.lost}"
-            self._record(flight.proposal, Evaluation.failure(reason))
+            self._report(flight.proposal, Evaluation.failure(reason))
         else:
             log.warning(
                 "search %s: candidate %s lost (%s); resubmitting",
@@ -322,14 +377,11 @@ class SearchDriver:
             )
             self._queue.appendleft(flight.proposal)
 
-    def _record(self, proposal: Proposal, evaluation: Evaluation) -> None:
+    def _report(self, proposal: Proposal, evaluation: Evaluation) -> None:
+        """Tells the engine; the next turn's write records it."""
         assert self.engine is not None
         self.engine.report(proposal.id, outcome_of(evaluation))
-        state = self.engine.state_dict(include_programs=False)
-        self.store.record_result(self.search_id, proposal.id, evaluation, state, self.holder)
-        if evaluation.status is IndividualStatus.DONE and evaluation.fitness is not None:
-            self._best = min(evaluation.fitness, self._best or evaluation.fitness)
-        self._report_progress(proposal, evaluation)
+        self._results.append((proposal, evaluation))
 
     # -- budget, lease, status -------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from primer_search.evolution import (
     Outcome,
     RegularizedEvolution,
 )
+from primer_search.fitness_cache import FitnessCache
 from primer_search.gate import static_gate
 from primer_search.seeds import load_seed
 from primer_search.training.config import TrainConfig, get_train_preset
@@ -102,12 +103,19 @@ def seed_dna_of(config: SearchConfig) -> DNA:
 
 
 def open_engine(
-    store: SearchStore, search_id: int, setup: SearchSetup, vocab_size: int, corpus_identity: str
+    store: SearchStore,
+    search_id: int,
+    setup: SearchSetup,
+    vocab_size: int,
+    corpus_identity: str,
+    cache: FitnessCache | None = None,
 ) -> RegularizedEvolution:
     """The search's engine: new, or restored from the store (see the module doc). `vocab_size`
-    is the corpus's, which the static gate needs to size models."""
+    is the corpus's, which the static gate needs to size models. `cache` is the engine's
+    fitness cache (the driver's DriverFitnessCache); by default the store's own."""
     gate = static_gate(setup.model_config.with_vocab(vocab_size))
-    cache = store.fitness_cache(search_id)
+    if cache is None:
+        cache = store.fitness_cache(search_id)
     state = store.get_engine_state(search_id)
     if state is None:
         key = setup.cache_key(corpus_identity)

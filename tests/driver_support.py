@@ -165,6 +165,16 @@ def check_search_complete(store: Any, search_id: int, evaluations: int) -> list[
         if ind.status is I.DONE:
             assert ind.fitness is not None and ind.result["status"] == "ok"
             assert ind.result["program_hash"] == ind.program_hash
+    # The fitness cache holds every program trained with a fitness, and an entry of this search
+    # only with its result: an entry is written in the same transaction as the result it is.
+    by_iid = {ind.iid: ind for ind in individuals}
+    for ind in individuals:
+        if ind.status in (I.DONE, I.STOPPED):
+            assert store.cache_get(ind.program_hash, state["cache_key"]) is not None, ind
+    for program_hash, entry in store.cache_entries(state["cache_key"], search_id).items():
+        source = by_iid[entry.source_id]
+        assert source.status in (I.DONE, I.STOPPED) and source.program_hash == program_hash
+        assert entry.fitness == source.fitness
     return individuals
 
 

@@ -187,7 +187,7 @@ def _running(store: Any, search_id: int) -> list[Any]:
 
 # -- a lease lost mid-run ------------------------------------------------------------------------
 
-WRITES = ("record_proposals", "mark_running", "record_result", "update_status")
+WRITES = ("record_turn", "record_proposals", "mark_running", "record_result", "update_status")
 OTHER = "otherhost:4242:takeover"
 
 
@@ -232,7 +232,7 @@ def snapshot(store: Any, search_id: int) -> tuple[Any, ...]:
 
 
 @ray_test
-@pytest.mark.parametrize("stall_in", ["record_result", "heartbeat"])
+@pytest.mark.parametrize("stall_in", ["record_turn", "heartbeat"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_a_driver_whose_lease_was_taken_over_stops_without_writing(backend, stall_in, tmp_path):
     """Stalled in a write, the driver's write is refused (LeaseLostError inside the store's
@@ -266,7 +266,7 @@ def test_a_driver_whose_lease_was_taken_over_stops_without_writing(backend, stal
         assert snapshot(store, search_id) == before, "nothing was written after the takeover"
         late = view.writes[writes_before:]
         assert all(error is LeaseLostError for _, error in late), late
-        if stall_in == "record_result":
-            assert late[0] == ("record_result", LeaseLostError)
+        if stall_in == "record_turn":
+            assert late[0] == ("record_turn", LeaseLostError)
         search = store.get_search(search_id)
         assert search.lease_holder == OTHER and search.status is SearchStatus.RUNNING

@@ -7,6 +7,7 @@ tables of a schema made for this test session (dropped at its end).
 
 from __future__ import annotations
 
+import collections
 import math
 import multiprocessing
 import shutil
@@ -50,6 +51,7 @@ from service.store import (
     upgrade_schema,
 )
 from service.store.database import database_url
+from service.store.fitness_cache import DriverFitnessCache
 
 BACKENDS = ["sqlite", "postgresql"]
 S = SearchStatus
@@ -113,6 +115,23 @@ def new_search(store: SQLStore, name: str = "s", **kw: Any) -> int:
 
 def iids(records: Any) -> list[int]:
     return [r.iid for r in records]
+
+
+class CountingStore:
+    """The store, counting the calls of each method."""
+
+    def __init__(self, store: SQLStore):
+        self._store = store
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return method(*args, **kwargs)
+
+        return counted
 
 
 class TestSearchStoreContract:
@@ -309,6 +328,100 @@ class TestSearchStoreContract:
         individual = store.get_individual(sid, 0)
         assert (individual.status, individual.fitness) == (I.RUNNING, None)
         assert store.get_engine_state(sid) == engine_state(0)
+
+    def test_a_turn_is_written_whole_in_arrival_order(self, store: SQLStore) -> None:
+        sid = new_search(store)
+        store.record_proposals(sid, [proposal(i) for i in range(3)], engine_state(0))
+        store.mark_running(sid, 0, "w0")
+        store.mark_running(sid, 1, "w1")
+        entry = CachedFitness(fitness=3.5, hurdle_fitness=(4.0,), source_id=1)
+        turn = store.record_turn(
+            sid,
+            results=[(1, done(3.5)), (0, Evaluation.failure("nan"))],  # in arrival order
+            proposals=[
+                proposal(3, parent=1),
+                proposal(4, parent=1, kind=ProposalKind.CACHED, cached_fitness=3.5),
+                proposal(5, parent=1),
+                proposal(6, parent=1, kind=ProposalKind.REJECTED),
+            ],
+            running={3: "w0", 2: "w1"},  # a new proposal and a stored one handed out
+            engine_state=engine_state(1),
+            cache_entries=[("hash-1", "key", entry)],
+        )
+        assert turn.status is S.CREATED and turn.attempts == {3: 1, 2: 1} and not turn.cache_kept
+        got = {i: store.get_individual(sid, i) for i in range(7)}
+        assert [(got[i].status, got[i].finish_seq) for i in range(7)] == [
+            (I.FAILED, 2),
+            (I.DONE, 1),
+            (I.RUNNING, None),
+            (I.RUNNING, None),
+            (I.CACHED, 3),
+            (I.PENDING, None),
+            (I.REJECTED, 4),
+        ]
+        assert (got[3].worker, got[3].attempts, got[2].worker, got[2].attempts) == (
+            "w0",
+            1,
+            "w1",
+            1,
+        )
+        assert got[3].started_at is not None and got[5].attempts == 0
+        search = store.get_search(sid)
+        assert (search.num_individuals, search.num_finished) == (7, 4)
+        assert (search.best_fitness, search.best_iid) == (3.5, 1)
+        assert store.get_engine_state(sid) == engine_state(1)
+        assert store.cache_get("hash-1", "key") == entry
+        assert store.cache_entries("key", sid) == {"hash-1": entry}
+
+        # A turn of hand-outs alone leaves the engine state; the cache keeps its first entry.
+        later = CachedFitness(fitness=9.0, source_id=5)
+        turn = store.record_turn(
+            sid, running={3: "w2"}, cache_entries=[("hash-1", "key", later), ("h", "key", later)]
+        )
+        assert turn.attempts == {3: 2} and turn.cache_kept == (("hash-1", "key"),)
+        assert store.cache_get("hash-1", "key") == entry and store.cache_get("h", "key") == later
+        assert store.get_engine_state(sid) == engine_state(1)
+        assert store.get_search(sid).num_finished == 4
+
+    def test_a_turn_with_any_conflict_writes_nothing(self, store: SQLStore) -> None:
+        sid = new_search(store)
+        store.record_proposals(sid, [proposal(i) for i in range(3)], engine_state(0))
+        store.record_result(sid, 0, done(3.0), engine_state(1))
+        entry = CachedFitness(fitness=3.5, source_id=1)
+        turns: list[tuple[dict[str, Any], type[Exception], str]] = [
+            # after a result that applies: a result for an individual that is final already,
+            ({"results": [(1, done(3.5)), (0, done(2.0))]}, StateConflictError, "0 .* done"),
+            # the same individual twice in one turn, an unknown individual,
+            ({"results": [(1, done(3.5)), (1, done(3.4))]}, StateConflictError, "1 .* done"),
+            ({"results": [(1, done(3.5)), (9, done(3.0))]}, NotFoundError, "individual 9"),
+            # a final individual handed out, a settled proposal handed out, a stored id proposed
+            ({"results": [(1, done(3.5))], "running": {0: "w"}}, StateConflictError, "0 .*done"),
+            (
+                {"proposals": [proposal(3, kind=ProposalKind.REJECTED)], "running": {3: "w"}},
+                StateConflictError,
+                "rejected",
+            ),
+            (
+                {"results": [(1, done(3.5))], "proposals": [proposal(2)]},
+                StateConflictError,
+                "conflict",
+            ),
+        ]
+        for turn, error, message in turns:
+            turn["proposals"] = [proposal(4), *turn.get("proposals", [])]  # and a valid one
+            with pytest.raises(error, match=message):
+                store.record_turn(
+                    sid, **turn, engine_state=engine_state(2), cache_entries=[("h", "k", entry)]
+                )
+        assert [i.status for i in store.list_individuals(sid).items] == [
+            I.DONE,
+            I.PENDING,
+            I.PENDING,
+        ]
+        assert store.get_engine_state(sid) == engine_state(1)
+        assert store.cache_get("h", "k") is None
+        search = store.get_search(sid)
+        assert (search.num_individuals, search.num_finished, search.best_iid) == (3, 1, 0)
 
     def test_evaluations_are_validated(self) -> None:
         with pytest.raises(StoreArgumentError, match="finite fitness"):
@@ -540,6 +653,43 @@ class TestSearchStoreContract:
             assert other.fitness_cache().get("h", "budget-a") == first
         finally:
             other.close()
+
+    def test_a_search_alone_on_its_cache_key_is_told_so(self, store: SQLStore) -> None:
+        a, b = new_search(store, "a"), new_search(store, "b")
+        value = CachedFitness(fitness=3.0, source_id=7)
+        assert not store.cache_shared("key", a) and store.cache_entries("key", a) == {}
+        store.cache_put("h1", "key", value, a)
+        store.cache_put("h2", "other-key", value, b)
+        assert not store.cache_shared("key", a) and not store.cache_shared("other-key", b)
+        assert store.cache_shared("key", b) and store.cache_shared("other-key", a)
+        assert (
+            store.cache_entries("key", a) == {"h1": value} and store.cache_entries("key", b) == {}
+        )
+        store.cache_put("h3", "other-key", value)  # put by no search: shared with everyone
+        assert store.cache_shared("other-key", b)
+
+    def test_the_drivers_cache_asks_the_store_only_what_it_cannot_know(
+        self, store: SQLStore
+    ) -> None:
+        a, b = new_search(store, "a"), new_search(store, "b")
+        store.cache_put("earlier", "key", CachedFitness(fitness=2.0, source_id=0), a)
+        counting = CountingStore(store)
+        cache = DriverFitnessCache(counting, a, recheck_seconds=0.2)  # type: ignore[arg-type]
+        value = CachedFitness(fitness=3.0, source_id=7)
+        assert cache.get("earlier", "key") == CachedFitness(fitness=2.0, source_id=0)  # resumed
+        cache.put("h1", "key", value)
+        assert cache.get("h1", "key") == value and store.cache_get("h1", "key") is None  # held
+        assert cache.take_unsaved() == [("h1", "key", value)] and cache.take_unsaved() == []
+        assert cache.get("new", "key") is None
+        assert counting.calls["cache_get"] == 0  # alone on its key: no lookups in the store
+
+        store.cache_put("theirs", "key", value, b)  # another search starts sharing the key
+        time.sleep(0.25)
+        assert cache.get("theirs", "key") == value and counting.calls["cache_get"] == 1
+        assert cache.get("theirs", "key") == value and counting.calls["cache_get"] == 1
+        cache.put("h2", "key", value)
+        cache.forget([("h2", "key")])  # the store kept another entry: read it next time
+        assert cache.get("h2", "key") is None and counting.calls["cache_get"] == 2
 
     # -- the driver's lease ----------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from service.store import (
 )
 from service.store.base import MAX_POINTS
 from service.store.database import create_db_engine
-from service.store.migrate import alembic_config
+from service.store.migrate import alembic_config, head_revision
 from service.store.schema import individuals, searches
 
 I = IndividualStatus  # noqa: E741
@@ -352,7 +352,7 @@ def test_migration_0002_numbers_the_final_individuals_of_an_old_database(
         conn.execute(insert(individuals), rows)
     engine.dispose()
 
-    assert upgrade_schema(empty_url) == "0002"
+    assert upgrade_schema(empty_url) == head_revision()  # 0002, and any later migration
     with SQLStore(empty_url) as store:
         assert finish_order(store, 1) == {0: 5, 1: 1, 2: 3, 3: None, 4: 4, 5: 2}
         assert finish_order(store, 2) == {0: 1}

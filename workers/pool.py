@@ -126,12 +126,15 @@ class EvaluatorPool:
 
     def wait(self, timeout: float) -> list[Completion]:
         """Waits up to `timeout` seconds for one evaluation to finish or one evaluator to start,
-        and returns the evaluations that finished (none on a timeout or a start), and those that
-        ran past the candidate timeout (lost; their evaluators replaced)."""
+        and returns the evaluations that finished (every one that is back by then: the driver
+        records them together), and those that ran past the candidate timeout (lost; their
+        evaluators replaced)."""
         waiting = {s.ref: i for i, s in enumerate(self._slots) if s.state is not _State.IDLE}
         if not waiting:
             return []
-        ready, _ = ray.wait(list(waiting), num_returns=1, timeout=self._wait_bound(timeout))
+        ready, rest = ray.wait(list(waiting), num_returns=1, timeout=self._wait_bound(timeout))
+        if ready and rest:  # and whatever else is back already, without waiting
+            ready += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
         completions = []
         for ref in ready:
             index = waiting[ref]

@@ -4,19 +4,22 @@
 PostgreSQL through `SQLStore`) passes the same contract tests (tests/test_store_contract.py).
 
 Transactions. Every method is one transaction: it is applied whole or not at all. The methods
-that change an engine state (`record_proposals`, `record_result`) write it together with the
-individual rows it concerns, so a process killed at any instant leaves a search whose engine
-state and individuals agree, and a driver can resume it from `get_engine_state`,
-`load_programs` and `pending_individuals`.
+that change an engine state (`record_turn`, and its parts `record_proposals`, `record_result`)
+write it together with the individual rows it concerns, so a process killed at any instant
+leaves a search whose engine state and individuals agree, and a driver can resume it from
+`get_engine_state`, `load_programs` and `pending_individuals`. The driver writes one
+`record_turn` per turn (results, proposals, hand-outs, cache entries and the engine state
+together): on PostgreSQL each round trip costs, on SQLite each commit.
 
 What may change, and when. A search's config and seed never change after `create_search`. Its
 status changes only through `update_status`, which checks the current status under a row lock
 (two controllers cannot both pause and resume one search). An individual is inserted once, by
-`record_proposals`, with status PENDING (kind train), CACHED or REJECTED; PENDING and RUNNING
-individuals may be marked running (again) and then get exactly one result (DONE, STOPPED or
-FAILED), after which the row never changes. Writes for one search are serialized by a lock on
-its `searches` row (SQLite: the database's write lock, taken at BEGIN IMMEDIATE). The store does
-not police which search statuses allow driver writes: the lease does (below).
+`record_turn` or `record_proposals`, with status PENDING (kind train; RUNNING if handed out in
+the same turn), CACHED or REJECTED; PENDING and RUNNING individuals may be marked running
+(again) and then get exactly one result (DONE, STOPPED or FAILED), after which the row never
+changes. Writes for one search are serialized by a lock on its `searches` row (SQLite: the
+database's write lock, taken at BEGIN IMMEDIATE). The store does not police which search
+statuses allow driver writes: the lease does (below).
 
 One driver per search. A driver holds the search's lease (`acquire_lease`, renewed by
 `heartbeat` well within its TTL, expiry judged by the database's clock). The driver's writes take
@@ -46,7 +49,7 @@ from primer_search.dna import DNA
 from primer_search.evolution import Proposal
 from primer_search.fitness_cache import CachedFitness
 from service.store.errors import StoreArgumentError
-from service.store.fitness_cache import StoreFitnessCache
+from service.store.fitness_cache import CacheEntry, StoreFitnessCache
 from service.store.records import (
     SORT_KEYS,
     Evaluation,
@@ -58,6 +61,7 @@ from service.store.records import (
     ReasonCount,
     SearchRecord,
     SearchStatus,
+    TurnRecord,
 )
 
 MAX_PAGE_SIZE = 1000
@@ -111,6 +115,46 @@ class SearchStore(abc.ABC):
     # -- the driver's writes ---------------------------------------------------------------------
 
     @abc.abstractmethod
+    def record_turn(
+        self,
+        search_id: int,
+        *,
+        results: Sequence[tuple[int, Evaluation]] = (),
+        proposals: Sequence[Proposal] = (),
+        running: Mapping[int, str] | None = None,
+        engine_state: Mapping[str, Any] | None = None,
+        cache_entries: Sequence[CacheEntry] = (),
+        lease_holder: str | None = None,
+    ) -> TurnRecord:
+        """Everything a driver writes between two hand-outs, in ONE transaction (a driver's turn:
+        the results that came back, the proposals made after them, the candidates handed out):
+
+        1. `results`, (iid, evaluation) pairs in arrival order, as `record_result` stores one:
+           each individual must be PENDING or RUNNING and gets the next finish_seq;
+        2. `proposals`, inserted as `record_proposals` inserts them (their CACHED and REJECTED
+           ones numbered after the results);
+        3. `running` (iid -> worker), marked running as `mark_running` marks one: a TRAIN
+           proposal of this call is inserted RUNNING with attempts 1, a stored PENDING or
+           RUNNING individual gets attempts + 1;
+        4. `cache_entries` (program hash, config key, fitness) inserted into the fitness cache if
+           their key is absent, as `cache_put` does, with this search as their source: an
+           entry is then committed with the result it comes from, never without it;
+        5. the engine state replaced by `engine_state` (`state_dict(include_programs=False)`
+           taken after the reports and proposals; None leaves the stored one: pass it whenever
+           results or proposals changed it).
+
+        Any conflict that those methods raise (an individual already final or unknown, a
+        proposal id already stored, a parent not stored, a lost lease) rolls the whole turn
+        back: nothing of it is written. Returns a TurnRecord: the search's status read under
+        its row lock, the attempt count of each candidate in `running`, and the cache keys
+        that already had an entry. Not idempotent, like its parts.
+
+        Durability: a crash of the caller loses nothing committed. PostgreSQL keeps every
+        commit through a crash of the server too (unless its operator turned synchronous_commit
+        off); SQLite in WAL mode with synchronous=NORMAL may lose the last turns committed
+        before a crash of the machine, each whole, never a part, so the search resumes from an
+        earlier turn and evaluates those candidates again."""
+
     def record_proposals(
         self,
         search_id: int,
@@ -125,17 +169,21 @@ class SearchStore(abc.ABC):
         id already stored in the search raises StateConflictError; a parent id that is not
         stored in the search is a conflict too. Not idempotent: a driver retrying after an
         ambiguous failure (the connection dropped at commit) checks with `get_individual`
-        whether the first attempt was applied."""
+        whether the first attempt was applied. (`record_turn` with proposals alone.)"""
+        self.record_turn(
+            search_id, proposals=proposals, engine_state=engine_state, lease_holder=lease_holder
+        )
 
-    @abc.abstractmethod
     def mark_running(
         self, search_id: int, iid: int, worker: str, lease_holder: str | None = None
     ) -> int:
         """Records that `worker` starts evaluating the individual: status RUNNING, attempts + 1,
         `started_at` now. Allowed from PENDING and from RUNNING (a resubmission after an
-        evaluator died); otherwise StateConflictError. Returns the attempt count."""
+        evaluator died); otherwise StateConflictError. Returns the attempt count.
+        (`record_turn` with one candidate in `running`.)"""
+        turn = self.record_turn(search_id, running={iid: worker}, lease_holder=lease_holder)
+        return turn.attempts[iid]
 
-    @abc.abstractmethod
     def record_result(
         self,
         search_id: int,
@@ -149,7 +197,14 @@ class SearchStore(abc.ABC):
         that already has a final status raises StateConflictError with that status, and nothing
         is written: there are no silent duplicates. Idempotency is the caller's: a driver
         that retries after an ambiguous failure and gets this conflict for the SAME evaluation
-        knows its first attempt committed (compare with `get_individual`) and may go on."""
+        knows its first attempt committed (compare with `get_individual`) and may go on.
+        (`record_turn` with one result.)"""
+        self.record_turn(
+            search_id,
+            results=[(iid, evaluation)],
+            engine_state=engine_state,
+            lease_holder=lease_holder,
+        )
 
     # -- what a resuming driver reads ------------------------------------------------------------
 
@@ -252,6 +307,17 @@ class SearchStore(abc.ABC):
     @abc.abstractmethod
     def cache_get(self, program_hash: str, config_key: str) -> CachedFitness | None:
         """The cached fitness of a program under a training config key, if any."""
+
+    @abc.abstractmethod
+    def cache_entries(self, config_key: str, source_search_id: int) -> dict[str, CachedFitness]:
+        """{program hash: fitness} of the entries under `config_key` that `source_search_id`
+        put: what a resumed driver knows of its own search's evaluations without asking."""
+
+    @abc.abstractmethod
+    def cache_shared(self, config_key: str, search_id: int) -> bool:
+        """Whether an entry under `config_key` was put by another search than `search_id` (or
+        by none): if not, a lookup for a program this search never put finds nothing (as of
+        this call). Reads an index, whatever the number of entries."""
 
     @abc.abstractmethod
     def cache_put(

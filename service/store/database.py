@@ -29,7 +29,8 @@ from service.store.errors import (
 )
 
 BUSY_TIMEOUT_SECONDS = 30.0
-# Execution option naming the BEGIN mode of a SQLite transaction ("IMMEDIATE" for writers).
+# Execution option naming the BEGIN mode of a SQLite transaction ("IMMEDIATE" for writers; None
+# for a single statement, which SQLite runs atomically by itself).
 SQLITE_BEGIN = "primer_search_sqlite_begin"
 
 
@@ -108,14 +109,16 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get(SQLITE_BEGIN, "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:
+            connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 @contextmanager
-def translated_errors(url: URL) -> Iterator[None]:
+def translated_errors(url: URL | str) -> Iterator[None]:
     """Turns database exceptions into the store's errors (service/store/errors.py); the store's
-    transactions and the schema upgrade run inside it. Our own errors pass through."""
-    where = display_url(url)
+    transactions and the schema upgrade run inside it. Our own errors pass through. `url` may
+    be given as its `display_url` already (the store renders it once, not per transaction)."""
+    where = url if isinstance(url, str) else display_url(url)
     try:
         yield
     except StoreError:

@@ -183,6 +183,18 @@ class ReasonCount:
 
 
 @dataclass(frozen=True)
+class TurnRecord:
+    """What `record_turn` read and counted in its transaction: the search's `status` (read under
+    its row lock, so a driver learns of a pause or stop with no query of its own), the attempt
+    count of each candidate it marked running (iid -> attempts), and the fitness-cache keys
+    that already had an entry (the earlier entry was kept; yours was not written)."""
+
+    status: SearchStatus
+    attempts: dict[int, int] = field(default_factory=dict)
+    cache_kept: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """The outcome of training one individual, as `record_result` stores it.
 

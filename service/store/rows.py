@@ -42,6 +42,15 @@ def unfinished() -> ColumnElement[bool]:
     return individuals.c.status.in_(status_values(UNFINISHED))
 
 
+def unfinished_inline() -> ColumnElement[bool]:
+    """`unfinished()` with the statuses written into the SQL, for statements run with many
+    parameter sets (executemany takes no IN list parameter)."""
+    values: list[ColumnElement[str]] = [
+        literal_column(f"'{status}'") for status in sorted(status_values(UNFINISHED))
+    ]
+    return individuals.c.status.in_(values)
+
+
 def order_by(sort_by: str, descending: bool) -> list[Any]:
     column = {
         "iid": individuals.c.iid,
@@ -92,6 +101,7 @@ def proposal_row(search_id: int, proposal: Proposal, now: datetime) -> dict[str,
         "mutation_type": None if mutation is None else mutation.type.value,
         "mutation": None if mutation is None else mutation.model_dump(mode="json"),
         "attempts": 0,
+        "worker": None,
         "fitness": None,
         "perplexity": None,
         "hurdle_fitness": [],
@@ -99,8 +109,9 @@ def proposal_row(search_id: int, proposal: Proposal, now: datetime) -> dict[str,
         "error": None,
         "result": None,
         "created_at": now,
+        "started_at": None,
         "finished_at": None,
-        "finish_seq": None,  # record_proposals numbers the final ones (cached, rejected)
+        "finish_seq": None,  # record_turn numbers the final ones (cached, rejected)
     }
     if proposal.kind is ProposalKind.CACHED:
         assert proposal.cached is not None, f"cached proposal {proposal.id} without its fitness"

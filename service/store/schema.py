@@ -11,9 +11,11 @@ Three tables:
   each list it serves has its index.
 * `fitness_cache`: (canonical program hash, training config key) -> fitness, shared by searches.
 
-JSON payloads are TEXT written by Python's json module (`JSONText`), not the backends' JSON
-types: the engine state holds 128-bit integers (the RNG) and may hold infinities (the fitness of
-a failed member), which PostgreSQL's JSON rejects or rounds; nothing queries inside them.
+JSON payloads are TEXT (`JSONText`: written by pydantic's serializer, read by Python's json
+module), not the backends' JSON types: the engine state holds 128-bit integers (the RNG) and may
+hold infinities (the fitness of a failed member), which PostgreSQL's JSON rejects or rounds;
+nothing queries inside them. On PostgreSQL the large ones are compressed with lz4 (migration
+0003).
 Large JSON columns come last in each table: SQLite reads a row's columns in order, so scans and
 joins over the small columns (fitness, status, parent) never touch the overflow pages of a DNA.
 Timestamps are UTC (`UTCDateTime`); lease expiry is seconds since the epoch by the database's
@@ -26,6 +28,7 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+import pydantic_core
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -68,7 +71,13 @@ class JSONText(TypeDecorator[Any]):
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
         if value is None:
             return None
-        return json.dumps(value, separators=(",", ":"), allow_nan=True)
+        try:
+            # pydantic's serializer writes JSON that reads back the same (Infinity and NaN
+            # included) about 5x faster than the json module: the driver writes the engine
+            # state (about 20 KB) with every turn.
+            return pydantic_core.to_json(value, inf_nan_mode="constants").decode()
+        except (ValueError, UnicodeError):  # a lone surrogate, or a value it does not know
+            return json.dumps(value, separators=(",", ":"), allow_nan=True)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
@@ -240,4 +249,6 @@ fitness_cache = Table(
     Column("source_iid", BigInteger, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     PrimaryKeyConstraint("program_hash", "config_key"),
+    # Added by migration 0003: whether another search shares a key, from the index alone.
+    Index("ix_fitness_cache_config_key_source", "config_key", "source_search_id"),
 )

@@ -2,9 +2,15 @@
 
 Every method is one transaction opened by `_transaction`, the one place where database errors
 are converted (service/store/database.py). Writes that concern a search first lock its row
-(`_lock_search`: SELECT ... FOR UPDATE on PostgreSQL; on SQLite the write transaction's BEGIN
-IMMEDIATE already holds the database's write lock), which serializes them per search and is where
-the driver's lease is checked.
+(`_lock_search`: SELECT ... FOR UPDATE on PostgreSQL; a driver's turn instead updates the row
+first, `_save_turn`, which locks it as well and returns what the turn needs; on SQLite the write
+transaction's BEGIN IMMEDIATE already holds the database's write lock), which serializes them
+per search and is where the driver's lease is checked.
+
+The driver's turn (`record_turn`) is the hot path (issue 5: 100 evaluations/s): its statements
+are built once at import, run with parameters only, several rows per statement; on PostgreSQL
+every statement is a round trip, so a turn makes as few as it can (BEGIN, the search's row,
+the results, the new individuals, the cache entries, COMMIT).
 """
 
 from __future__ import annotations
@@ -13,10 +19,14 @@ import math
 import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Column,
     Connection,
     Float,
     Integer,
@@ -24,6 +34,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    exists,
     func,
     insert,
     literal,
@@ -48,13 +59,19 @@ from service.store.base import (
     check_page,
     check_sort_key,
 )
-from service.store.database import SQLITE_BEGIN, create_db_engine, translated_errors
+from service.store.database import (
+    SQLITE_BEGIN,
+    create_db_engine,
+    display_url,
+    translated_errors,
+)
 from service.store.errors import (
     LeaseLostError,
     NotFoundError,
     StateConflictError,
     StoreArgumentError,
 )
+from service.store.fitness_cache import CacheEntry
 from service.store.migrate import check_schema, upgrade_schema
 from service.store.records import (
     RESULT_STATUSES,
@@ -68,6 +85,7 @@ from service.store.records import (
     ReasonCount,
     SearchRecord,
     SearchStatus,
+    TurnRecord,
 )
 from service.store.rows import (
     DETAIL_COLUMNS,
@@ -82,6 +100,7 @@ from service.store.rows import (
     search_record,
     status_values,
     unfinished,
+    unfinished_inline,
 )
 from service.store.schema import (
     db_epoch,
@@ -95,6 +114,89 @@ from service.store.schema import (
 _IN_CHUNK = 500  # ids per IN (...) list, well under every backend's parameter limit
 _FINAL_SEARCH = frozenset({SearchStatus.STOPPED, SearchStatus.FINISHED, SearchStatus.FAILED})
 _STATUSES = {s.value: s for s in IndividualStatus}
+_UNFINISHED_VALUES = frozenset(status_values(UNFINISHED))
+
+
+def _param(column: Column[Any]) -> BindParameter[Any]:
+    """A parameter typed like `column`, named `p_<column>` (SQLAlchemy reserves the bare column
+    names for the SET and VALUES clauses it derives itself)."""
+    return bindparam(f"p_{column.name}", type_=column.type)
+
+
+# The driver's statements, built once: each turn runs them with new parameters only, so
+# SQLAlchemy neither rebuilds them nor computes their cache keys again.
+_I = individuals.c
+_THE_INDIVIDUAL = (_I.search_id == _param(_I.search_id), _I.iid == _param(_I.iid))
+_RESULT_COLUMNS = (
+    *(_I.status, _I.fitness, _I.perplexity, _I.hurdle_fitness, _I.hurdle_reached, _I.error),
+    *(_I.parameter_count, _I.step_seconds, _I.result, _I.finished_at, _I.finish_seq),
+)
+_RECORD_RESULT = (
+    update(individuals)
+    .where(*_THE_INDIVIDUAL, unfinished_inline())
+    .values({c: _param(c) for c in _RESULT_COLUMNS})
+)
+_MARK_RUNNING = (
+    update(individuals)
+    .where(*_THE_INDIVIDUAL, unfinished_inline())
+    .values(
+        status=IndividualStatus.RUNNING.value,
+        attempts=_I.attempts + 1,
+        worker=_param(_I.worker),
+        started_at=_param(_I.started_at),
+    )
+    .returning(_I.attempts)
+)
+_INSERT_INDIVIDUALS = insert(individuals)
+_S = searches.c
+_LOCK_SEARCH = (
+    select(_S.status, _S.lease_holder, _S.num_finished)
+    .where(_S.id == _param(_S.id))
+    .with_for_update()
+)
+# The turn's best DONE result (p_turn_best, p_turn_best_iid: the lowest fitness, ties by iid;
+# None when it has none) replaces the search's best if it has a lower fitness, or the same and a
+# lower iid. A None best changes nothing (when the search has none either, it stays None).
+_TURN_BEST = bindparam("p_turn_best", type_=Float)
+_TURN_BEST_IID = bindparam("p_turn_best_iid", type_=BigInteger)
+_BEATS_BEST = or_(
+    _S.best_fitness.is_(None),
+    _S.best_fitness > _TURN_BEST,
+    and_(_S.best_fitness == _TURN_BEST, _S.best_iid > _TURN_BEST_IID),
+)
+# The first statement of a turn that changes the search: it locks the search's row (as
+# `_lock_search`), counts the new individuals and returns what the turn checks and numbers with.
+_SAVE_TURN = (
+    update(searches)
+    .where(_S.id == _param(_S.id))
+    .values(
+        num_individuals=_S.num_individuals + bindparam("p_added", type_=Integer),
+        num_finished=_S.num_finished + bindparam("p_finishing", type_=Integer),
+        best_fitness=case((_BEATS_BEST, _TURN_BEST), else_=_S.best_fitness),
+        best_iid=case((_BEATS_BEST, _TURN_BEST_IID), else_=_S.best_iid),
+        updated_at=_param(_S.updated_at),
+    )
+    .returning(_S.status, _S.lease_holder, _S.num_finished)
+)
+# Three index seeks (ix_fitness_cache_config_key_source), not a scan of the search's own entries.
+_F = fitness_cache.c
+_UNDER_KEY = _F.config_key == _param(_F.config_key)
+_CACHE_SHARED = select(
+    or_(
+        *(
+            exists().where(_UNDER_KEY, other)
+            for other in (
+                _F.source_search_id < _param(_S.id),
+                _F.source_search_id > _param(_S.id),
+                _F.source_search_id.is_(None),
+            )
+        )
+    )
+)
+_CACHE_GET = select(fitness_cache).where(
+    fitness_cache.c.program_hash == _param(fitness_cache.c.program_hash),
+    fitness_cache.c.config_key == _param(fitness_cache.c.config_key),
+)
 
 
 class SQLStore(SearchStore):
@@ -105,8 +207,24 @@ class SQLStore(SearchStore):
     def __init__(self, target: str | Path | URL | None = None, *, upgrade: bool = False):
         self._engine = create_db_engine(target)
         self.url = self._engine.url
+        self._where = display_url(self.url)  # for error messages
         self._writer = self._engine.execution_options(**{SQLITE_BEGIN: "IMMEDIATE"})
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        # One SELECT needs no transaction around it: no BEGIN and COMMIT, which on PostgreSQL
+        # are a round trip each (SQLite: no BEGIN; PostgreSQL: autocommit).
+        self._single_reader = self._engine.execution_options(
+            **({"isolation_level": "AUTOCOMMIT"} if self.dialect == "postgresql" else {}),
+            **{SQLITE_BEGIN: None},
+        )
+        self._save_turn_statements = (
+            _SAVE_TURN,
+            _SAVE_TURN.values(engine_state=_param(_S.engine_state)),
+        )
+        insert_for = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        self._put_if_absent = (
+            insert_for(fitness_cache)
+            .on_conflict_do_nothing(index_elements=["program_hash", "config_key"])
+            .returning(fitness_cache.c.program_hash, fitness_cache.c.config_key)
+        )
         self._pid = os.getpid()
         try:
             if upgrade:
@@ -125,14 +243,15 @@ class SQLStore(SearchStore):
         self._engine.dispose()
 
     @contextmanager
-    def _transaction(self, write: bool = False) -> Iterator[Connection]:
+    def _transaction(self, write: bool = False, single_read: bool = False) -> Iterator[Connection]:
         """One transaction: committed if the block ends normally, rolled back otherwise, with
-        every database error converted to the store's errors."""
+        every database error converted to the store's errors. `single_read`: the block runs
+        one SELECT, which is atomic by itself, so no transaction is opened around it."""
         if os.getpid() != self._pid:  # inherited through fork: never share the parent's sockets
             self._engine.dispose(close=False)
             self._pid = os.getpid()
-        engine = self._writer if write else self._engine
-        with translated_errors(self.url), engine.begin() as conn:
+        engine = self._writer if write else self._single_reader if single_read else self._engine
+        with translated_errors(self._where), engine.begin() as conn:
             yield conn
 
     # -- searches --------------------------------------------------------------------------------
@@ -226,25 +345,10 @@ class SQLStore(SearchStore):
         self, conn: Connection, search_id: int, lease_holder: str | None = None
     ) -> RowMapping:
         """Locks the search's row for the rest of the transaction and checks the lease."""
-        row = conn.execute(
-            select(
-                searches.c.status,
-                searches.c.lease_holder,
-                searches.c.best_fitness,
-                searches.c.best_iid,
-                searches.c.num_finished,
-            )
-            .where(searches.c.id == search_id)
-            .with_for_update()
-        ).one_or_none()
+        row = conn.execute(_LOCK_SEARCH, {"p_id": search_id}).one_or_none()
         if row is None:
             raise NotFoundError(f"no search {search_id}")
-        if lease_holder is not None and row.lease_holder != lease_holder:
-            raise LeaseLostError(
-                f"search {search_id} is driven by {row.lease_holder or 'no one'}, not by "
-                f"{lease_holder}: this driver lost its lease and must stop",
-                current=row.lease_holder,
-            )
+        _check_lease(search_id, row.lease_holder, lease_holder)
         return row._mapping
 
     def _require_search(self, conn: Connection, search_id: int) -> None:
@@ -254,93 +358,131 @@ class SQLStore(SearchStore):
 
     # -- the driver's writes ---------------------------------------------------------------------
 
-    def record_proposals(
+    def record_turn(
         self,
         search_id: int,
-        proposals: Sequence[Proposal],
-        engine_state: Mapping[str, Any],
+        *,
+        results: Sequence[tuple[int, Evaluation]] = (),
+        proposals: Sequence[Proposal] = (),
+        running: Mapping[int, str] | None = None,
+        engine_state: Mapping[str, Any] | None = None,
+        cache_entries: Sequence[CacheEntry] = (),
         lease_holder: str | None = None,
-    ) -> None:
+    ) -> TurnRecord:
         now = utc_now()
         rows = [proposal_row(search_id, p, now) for p in proposals]
-        final = [r for r in rows if r["status"] not in status_values(UNFINISHED)]
+        handed_out = dict(running or {})
+        attempts = _hand_out_new(search_id, rows, handed_out, now)
+        finishing = len(results) + sum(r["status"] not in _UNFINISHED_VALUES for r in rows)
         with self._transaction(write=True) as conn:
-            search = self._lock_search(conn, search_id, lease_holder)
-            # Cached and rejected individuals are final at insert: they take the next places
-            # in the search's finish order (num_finished counts every final individual).
-            for seq, row in enumerate(final, start=int(search["num_finished"]) + 1):
-                row["finish_seq"] = seq
+            if results or rows or engine_state is not None:
+                search = self._save_turn(
+                    conn, search_id, lease_holder, results, len(rows), finishing, engine_state, now
+                )
+            else:  # hand-outs alone: lock and check, change nothing
+                search = self._lock_search(conn, search_id, lease_holder)
+            # Results, then cached and rejected proposals, take the next places in the search's
+            # finish order (num_finished counts every final individual), under the row lock.
+            seq = int(search["num_finished"]) - finishing
+            if results:
+                params = []
+                for iid, evaluation in results:
+                    seq += 1
+                    params.append(_result_params(search_id, iid, evaluation, now, seq))
+                if conn.execute(_RECORD_RESULT, params).rowcount != len(params):
+                    self._refuse_results(conn, search_id, params)
+            for row in rows:
+                if row["status"] not in _UNFINISHED_VALUES:
+                    seq += 1
+                    row["finish_seq"] = seq
             if rows:
-                conn.execute(insert(individuals), rows)
-            conn.execute(
-                update(searches)
-                .where(searches.c.id == search_id)
-                .values(
-                    engine_state=dict(engine_state),
-                    num_individuals=searches.c.num_individuals + len(rows),
-                    num_finished=searches.c.num_finished + len(final),
-                    updated_at=now,
-                )
-            )
+                conn.execute(_INSERT_INDIVIDUALS, rows)
+            for iid, worker in handed_out.items():  # stored candidates handed out (again)
+                where = {"p_search_id": search_id, "p_iid": iid}
+                count = conn.execute(
+                    _MARK_RUNNING, {**where, "p_worker": worker, "p_started_at": now}
+                ).scalar_one_or_none()
+                if count is None:
+                    self._refuse_change(conn, search_id, iid, "mark running")
+                attempts[iid] = int(count)
+            kept = self._put_entries(conn, search_id, cache_entries, now)
+            return TurnRecord(SearchStatus(search["status"]), attempts, kept)
 
-    def mark_running(
-        self, search_id: int, iid: int, worker: str, lease_holder: str | None = None
-    ) -> int:
-        with self._transaction(write=True) as conn:
-            self._lock_search(conn, search_id, lease_holder)
-            attempts = conn.execute(
-                update(individuals)
-                .where(*individual_is(search_id, iid), unfinished())
-                .values(
-                    status=IndividualStatus.RUNNING.value,
-                    attempts=individuals.c.attempts + 1,
-                    worker=worker,
-                    started_at=utc_now(),
-                )
-                .returning(individuals.c.attempts)
-            ).scalar_one_or_none()
-            if attempts is None:
-                self._refuse_change(conn, search_id, iid, "mark running")
-            return int(attempts)
-
-    def record_result(
+    def _save_turn(
         self,
+        conn: Connection,
         search_id: int,
-        iid: int,
-        evaluation: Evaluation,
-        engine_state: Mapping[str, Any],
-        lease_holder: str | None = None,
-    ) -> None:
-        now = utc_now()
-        with self._transaction(write=True) as conn:
-            search = self._lock_search(conn, search_id, lease_holder)
-            updated = conn.execute(
-                update(individuals)
-                .where(*individual_is(search_id, iid), unfinished())
-                .values(
-                    status=evaluation.status.value,
-                    fitness=evaluation.fitness,
-                    perplexity=evaluation.perplexity,
-                    hurdle_fitness=list(evaluation.hurdle_fitness),
-                    hurdle_reached=evaluation.hurdle_reached,
-                    error=evaluation.error,
-                    parameter_count=evaluation.parameter_count,
-                    step_seconds=evaluation.step_seconds,
-                    result=None if evaluation.result is None else dict(evaluation.result),
-                    finished_at=now,
-                    finish_seq=int(search["num_finished"]) + 1,  # under the search's row lock
-                )
-            )
-            if updated.rowcount != 1:
-                self._refuse_change(conn, search_id, iid, "record a result for")
-            values: dict[str, Any] = {
-                "engine_state": dict(engine_state),
-                "num_finished": searches.c.num_finished + 1,
-                "updated_at": now,
+        lease_holder: str | None,
+        results: Sequence[tuple[int, Evaluation]],
+        added: int,
+        finishing: int,
+        engine_state: Mapping[str, Any] | None,
+        now: datetime,
+    ) -> RowMapping:
+        """Updates the search's row for a turn (counters, best, engine state): the turn's first
+        statement, which locks the row; then checks the lease (a refusal rolls it back)."""
+        done = [
+            (evaluation.fitness, iid)
+            for iid, evaluation in results
+            if evaluation.status is IndividualStatus.DONE and evaluation.fitness is not None
+        ]
+        best, best_iid = min(done) if done else (None, None)
+        values: dict[str, Any] = {
+            "p_id": search_id,
+            "p_added": added,
+            "p_finishing": finishing,
+            "p_turn_best": best,
+            "p_turn_best_iid": best_iid,
+            "p_updated_at": now,
+        }
+        without_state, with_state = self._save_turn_statements
+        if engine_state is None:
+            row = conn.execute(without_state, values).one_or_none()
+        else:
+            values["p_engine_state"] = dict(engine_state)
+            row = conn.execute(with_state, values).one_or_none()
+        if row is None:
+            raise NotFoundError(f"no search {search_id}")
+        _check_lease(search_id, row.lease_holder, lease_holder)
+        return row._mapping
+
+    def _put_entries(
+        self,
+        conn: Connection,
+        search_id: int | None,
+        entries: Sequence[CacheEntry],
+        now: datetime,
+    ) -> tuple[tuple[str, str], ...]:
+        """Inserts the cache entries whose key is absent; returns the keys that were present."""
+        if not entries:
+            return ()
+        rows = [
+            {
+                "program_hash": program_hash,
+                "config_key": config_key,
+                "fitness": value.fitness,
+                "hurdle_fitness": list(value.hurdle_fitness),
+                "source_search_id": search_id,
+                "source_iid": value.source_id,
+                "created_at": now,
             }
-            if _improves(evaluation, iid, search["best_fitness"], search["best_iid"]):
-                values.update(best_fitness=evaluation.fitness, best_iid=iid)
-            conn.execute(update(searches).where(searches.c.id == search_id).values(values))
+            for program_hash, config_key, value in entries
+        ]
+        inserted = {tuple(row) for row in conn.execute(self._put_if_absent, rows)}
+        return tuple((h, k) for h, k, _ in entries if (h, k) not in inserted)
+
+    def _refuse_results(
+        self, conn: Connection, search_id: int, params: list[dict[str, Any]]
+    ) -> NoReturn:
+        """Names the first result that was not applied: its individual was final before (or
+        unknown), or came twice. Each applied one holds the finish_seq it was given."""
+        for p in params:
+            seq = conn.execute(
+                select(individuals.c.finish_seq).where(*individual_is(search_id, p["p_iid"]))
+            ).scalar_one_or_none()
+            if seq != p["p_finish_seq"]:
+                self._refuse_change(conn, search_id, p["p_iid"], "record a result for")
+        raise AssertionError("a result was not applied, yet every individual holds it")
 
     def _refuse_change(self, conn: Connection, search_id: int, iid: int, action: str) -> NoReturn:
         status = conn.execute(
@@ -656,18 +798,29 @@ class SQLStore(SearchStore):
     # -- the fitness cache -----------------------------------------------------------------------
 
     def cache_get(self, program_hash: str, config_key: str) -> CachedFitness | None:
-        with self._transaction() as conn:
+        with self._transaction(single_read=True) as conn:
             row = conn.execute(
-                select(fitness_cache).where(
-                    fitness_cache.c.program_hash == program_hash,
-                    fitness_cache.c.config_key == config_key,
-                )
+                _CACHE_GET, {"p_program_hash": program_hash, "p_config_key": config_key}
             ).one_or_none()
-        if row is None:
-            return None
-        return CachedFitness(
-            fitness=row.fitness, hurdle_fitness=tuple(row.hurdle_fitness), source_id=row.source_iid
-        )
+        return None if row is None else _cached_fitness(row)
+
+    def cache_entries(self, config_key: str, source_search_id: int) -> dict[str, CachedFitness]:
+        with self._transaction() as conn:
+            rows = conn.execute(
+                select(fitness_cache).where(
+                    fitness_cache.c.config_key == config_key,
+                    fitness_cache.c.source_search_id == source_search_id,
+                )
+            ).all()
+        return {row.program_hash: _cached_fitness(row) for row in rows}
+
+    def cache_shared(self, config_key: str, search_id: int) -> bool:
+        with self._transaction(single_read=True) as conn:
+            return bool(
+                conn.execute(
+                    _CACHE_SHARED, {"p_config_key": config_key, "p_id": search_id}
+                ).scalar()
+            )
 
     def cache_put(
         self,
@@ -676,22 +829,9 @@ class SQLStore(SearchStore):
         value: CachedFitness,
         source_search_id: int | None = None,
     ) -> bool:
-        statement = (
-            self._insert(fitness_cache)
-            .values(
-                program_hash=program_hash,
-                config_key=config_key,
-                fitness=value.fitness,
-                hurdle_fitness=list(value.hurdle_fitness),
-                source_search_id=source_search_id,
-                source_iid=value.source_id,
-                created_at=utc_now(),
-            )
-            .on_conflict_do_nothing(index_elements=["program_hash", "config_key"])
-            .returning(fitness_cache.c.program_hash)  # a row back only if it was inserted
-        )
         with self._transaction(write=True) as conn:
-            return conn.execute(statement).first() is not None
+            entry = (program_hash, config_key, value)
+            return not self._put_entries(conn, source_search_id, [entry], utc_now())
 
     # -- the driver's lease ----------------------------------------------------------------------
 
@@ -737,12 +877,61 @@ class SQLStore(SearchStore):
             return False
 
 
-def _improves(evaluation: Evaluation, iid: int, best: float | None, best_iid: int | None) -> bool:
-    if evaluation.status is not IndividualStatus.DONE or evaluation.fitness is None:
-        return False
-    if best is None or evaluation.fitness < best:
-        return True
-    return evaluation.fitness == best and best_iid is not None and iid < best_iid
+def _hand_out_new(
+    search_id: int, rows: list[dict[str, Any]], handed_out: dict[int, str], now: datetime
+) -> dict[int, int]:
+    """Makes the new proposals among `handed_out` RUNNING rows (first attempt) and takes them
+    out of it; returns their attempt counts."""
+    attempts = {}
+    for row in rows:
+        worker = handed_out.pop(row["iid"], None)
+        if worker is None:
+            continue
+        if row["status"] != IndividualStatus.PENDING.value:
+            raise StateConflictError(
+                f"cannot mark running individual {row['iid']} of search {search_id}: it is "
+                f"{row['status']} (only trained proposals are handed out)",
+                current=row["status"],
+            )
+        row.update(status=IndividualStatus.RUNNING.value, attempts=1, worker=worker, started_at=now)
+        attempts[row["iid"]] = 1
+    return attempts
+
+
+def _result_params(
+    search_id: int, iid: int, evaluation: Evaluation, now: datetime, seq: int
+) -> dict[str, Any]:
+    return {
+        "p_search_id": search_id,
+        "p_iid": iid,
+        "p_status": evaluation.status.value,
+        "p_fitness": evaluation.fitness,
+        "p_perplexity": evaluation.perplexity,
+        "p_hurdle_fitness": list(evaluation.hurdle_fitness),
+        "p_hurdle_reached": evaluation.hurdle_reached,
+        "p_error": evaluation.error,
+        "p_parameter_count": evaluation.parameter_count,
+        "p_step_seconds": evaluation.step_seconds,
+        "p_result": None if evaluation.result is None else dict(evaluation.result),
+        "p_finished_at": now,
+        "p_finish_seq": seq,
+    }
+
+
+def _cached_fitness(row: Any) -> CachedFitness:
+    return CachedFitness(
+        fitness=row.fitness, hurdle_fitness=tuple(row.hurdle_fitness), source_id=row.source_iid
+    )
+
+
+def _check_lease(search_id: int, holder: str | None, lease_holder: str | None) -> None:
+    """A driver's write (`lease_holder` given) needs the lease: `holder` is the search's."""
+    if lease_holder is not None and holder != lease_holder:
+        raise LeaseLostError(
+            f"search {search_id} is driven by {holder or 'no one'}, not by {lease_holder}: "
+            "this driver lost its lease and must stop",
+            current=holder,
+        )
 
 
 def _check_lease_args(holder: str, ttl_seconds: float) -> None:
