@@ -42,6 +42,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import statistics
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -184,6 +185,7 @@ class RegularizedEvolution:
         self._rng = np.random.default_rng(config.seed)
         self._population: list[Member] = []  # oldest first
         self._failed_members = 0  # members of WORST_FITNESS (failed, kept by the "worst" policy)
+        self._thresholds: tuple[float | None, ...] | None = None  # hurdle_thresholds(), remembered
         self._pending: dict[int, Proposal] = {}
         self._programs: dict[int, DNA] = {}  # DNA of every member and pending proposal
         if config.initial_population == "copies" and (reason := gate(seed_dna)) is not None:
@@ -325,6 +327,10 @@ class RegularizedEvolution:
         )
 
     def hurdle_thresholds(self) -> tuple[float | None, ...]:
+        """The median fitness at each hurdle over the population (remembered until the
+        population changes: a turn proposes several children between two reports)."""
+        if self._thresholds is not None:
+            return self._thresholds
         thresholds: list[float | None] = []
         for k in range(self.config.num_hurdles):
             values = [
@@ -333,8 +339,11 @@ class RegularizedEvolution:
                 if len(m.hurdle_fitness) > k and math.isfinite(m.hurdle_fitness[k])
             ]
             enough = len(values) >= self.config.min_hurdle_members
-            thresholds.append(float(np.median(values)) if enough else None)
-        return tuple(thresholds)
+            # statistics.median: numpy's value ((a + b) / 2 of the middle two) at a fraction of
+            # its cost on a hundred floats.
+            thresholds.append(float(statistics.median(values)) if enough else None)
+        self._thresholds = tuple(thresholds)
+        return self._thresholds
 
     def _cache_lookup(self, program_hash: str, exact_seed: bool) -> CachedFitness | None:
         if not self.config.use_cache or exact_seed:
@@ -342,6 +351,7 @@ class RegularizedEvolution:
         return self.cache.get(program_hash, self.cache_key)
 
     def _admit(self, member: Member) -> None:
+        self._thresholds = None
         self._population.append(member)
         self._failed_members += member.fitness == WORST_FITNESS
         while len(self._population) > self.config.population_size:
@@ -461,6 +471,7 @@ class RegularizedEvolution:
         lookup.update({int(k): parse_dna(v) for k, v in (state.get("programs") or {}).items()})
         self._population = [Member.model_validate(m) for m in state["population"]]
         self._failed_members = sum(m.fitness == WORST_FITNESS for m in self._population)
+        self._thresholds = None
         self._pending = {}
         for raw in state["pending"]:
             pid = int(raw["id"])

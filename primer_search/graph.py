@@ -87,7 +87,7 @@ class _Lowering:
         live = self.live.get(s)
         if live is None:
             # Subprograms a mutation left alone are shared between parent and child.
-            live = self.live[s] = _LIVE.get(sub, live_instructions)
+            live = self.live[s] = live_of(sub)
         states: list[int] = list(inputs)
         for i, inst in enumerate(sub.instructions):
             if not live[i]:
@@ -310,6 +310,11 @@ def _make_plan(graph: Graph) -> _Plan:
         if spec.weighted:
             weighted.append((index, node.op, node.inputs, copies))
     return _Plan(tuple(steps), tuple(weighted))
+
+
+def live_of(sub: Subprogram) -> list[bool]:
+    """dna.live_instructions(sub), remembered (do not modify the list)."""
+    return _LIVE.get(sub, live_instructions)
 
 
 _LOWERED: IdentityCache[DNA, Graph] = IdentityCache(256)

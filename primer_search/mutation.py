@@ -77,6 +77,7 @@ from primer_search.dna import (
     validate_dna,
 )
 from primer_search.errors import PrimerSearchError
+from primer_search.graph import live_of
 from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, PRIMITIVES, REGISTRY
 
@@ -212,7 +213,9 @@ def mutate_with_hash(
             continue
         child, record = result
         _check_child(child, limits, record)
-        child_hash = canonical_hash(child)
+        # A change confined to dead code leaves the parent's graph, and hash, as they were
+        # (_neutral): the light check then retries without lowering the child.
+        child_hash = parent_hash if _neutral(dna, record) else canonical_hash(child)
         same = child_hash == parent_hash
         last = child, record.model_copy(update={"retries": attempt, "same_graph": same}), child_hash
         if not same:
@@ -232,6 +235,46 @@ def _cumulative(weights: tuple[float, ...]) -> tuple[float, ...]:
     cdf = p.cumsum()
     cdf /= cdf[-1]
     return tuple(float(c) for c in cdf)
+
+
+def _neutral(parent: DNA, record: MutationRecord) -> bool:
+    """Whether the mutation changed only instructions outside the parent's graph, so that the
+    child lowers to the parent's graph: a deleted, changed or swapped instruction that is dead
+    in its subprogram (dna.live_instructions: its state never reaches the output; what reads
+    it is dead too, so the wiring of live code is only renumbered), or a bank entry that no live
+    instruction reads. Sufficient, not necessary: inserts, and dead code whose subprogram is
+    never called, are left to the hash. tests/test_evolution_speed.py checks it against the
+    hash."""
+    kind = record.type
+    if kind is MutationType.CHANGE_BANK:
+        bank, k = str(record.field).split(".")
+        side = 0 if bank == "constants" else 1
+        return not any(
+            int(k) in _BANK_READS.get(sub, _bank_reads)[side] for sub in parent.subprograms
+        )
+    if kind not in (MutationType.DELETE, MutationType.CHANGE_FIELD, MutationType.SWAP):
+        return False
+    assert record.subprogram is not None and record.instruction is not None
+    live = live_of(parent.subprograms[record.subprogram])
+    if live[record.instruction]:
+        return False
+    return kind is not MutationType.SWAP or not live[record.second_instruction or 0]
+
+
+def _bank_reads(sub: Subprogram) -> tuple[frozenset[int], frozenset[int]]:
+    """The constants and the dims the live instructions of `sub` read."""
+    constants, dims = set(), set()
+    for inst, live in zip(sub.instructions, live_of(sub), strict=True):
+        if live and inst.op != CALL:
+            uses = REGISTRY[inst.op].uses
+            if "constant" in uses:
+                constants.add(inst.constant)
+            if "dim" in uses:
+                dims.add(inst.dim)
+    return frozenset(constants), frozenset(dims)
+
+
+_BANK_READS: IdentityCache[Subprogram, tuple[frozenset[int], frozenset[int]]] = IdentityCache(1024)
 
 
 def _record(**fields: Any) -> MutationRecord:

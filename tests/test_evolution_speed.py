@@ -17,7 +17,7 @@ import pytest
 from evolution_support import I, program
 
 from primer_search.canonical import canonical_form, canonical_hash
-from primer_search.dna import DNA, Subprogram, validate_dna
+from primer_search.dna import DEFAULT_LIMITS, DNA, Subprogram, validate_dna
 from primer_search.graph import (
     ENTER,
     EXIT,
@@ -125,6 +125,21 @@ def test_mutate_with_hash_returns_the_childs_hash(programs):
             canonical._DIGESTS.clear()  # computed from nothing remembered
             assert child_hash == canonical_hash(child)
             assert record.same_graph == (child_hash == canonical_hash(parent))
+
+
+def test_a_change_confined_to_dead_code_keeps_the_hash(programs):
+    from primer_search.mutation import MUTATIONS, _neutral
+
+    rng = np.random.default_rng(3)
+    neutral = 0
+    for parent in programs:
+        parent_hash = canonical_hash(parent)
+        for mutation in MUTATIONS.values():
+            made = mutation(parent, rng, DEFAULT_LIMITS)
+            if made is not None and _neutral(parent, made[1]):
+                neutral += 1
+                assert canonical_hash(made[0]) == parent_hash, made[1]
+    assert neutral > 100  # the shortcut is taken, on several types
 
 
 def test_remembered_digests_tell_signed_zeros_apart():
