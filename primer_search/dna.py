@@ -181,7 +181,7 @@ def validate_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> list[ValidationIs
             _VALID_SUBPROGRAMS.put(sub, context)
     if issues:
         return issues
-    resolved = resolved_instruction_count(dna)
+    resolved, product = _call_totals(dna)
     if resolved > limits.max_resolved_instructions:
         issues.append(
             ValidationIssue(
@@ -189,7 +189,6 @@ def validate_dna(dna: DNA, limits: Limits = DEFAULT_LIMITS) -> list[ValidationIs
                 f"{limits.max_resolved_instructions}"
             )
         )
-    product = max_branch_product(dna)
     if product > limits.max_branch_product:
         issues.append(
             ValidationIssue(
@@ -308,20 +307,27 @@ def resolved_instruction_count(dna: DNA) -> int:
     Transformer seed (the paper says 39 for its own, whose bodies it does not list exactly).
     Counts dead code too, since it bounds the work of reading a DNA.
     Assumes call indices are valid (higher than the caller)."""
-    counts: list[int] = [0] * len(dna.subprograms)
-    for s in reversed(range(len(dna.subprograms))):
-        primitives, calls = _CALLS.get(dna.subprograms[s], _calls)
-        counts[s] = primitives + sum(counts[callee] for callee, _branch in calls)
-    return counts[MAIN]
+    return _call_totals(dna)[0]
 
 
 def max_branch_product(dna: DNA) -> int:
     """The largest product of branch factors along any chain of calls from MAIN."""
-    best: list[int] = [1] * len(dna.subprograms)
-    for s in reversed(range(len(dna.subprograms))):
-        _primitives, calls = _CALLS.get(dna.subprograms[s], _calls)
-        best[s] = max((branch * best[callee] for callee, branch in calls), default=1)
-    return best[MAIN]
+    return _call_totals(dna)[1]
+
+
+def _call_totals(dna: DNA) -> tuple[int, int]:
+    """resolved_instruction_count and max_branch_product in one pass over the subprograms."""
+    n = len(dna.subprograms)
+    counts, best = [0] * n, [1] * n
+    for s in reversed(range(n)):
+        primitives, calls = _CALLS.get(dna.subprograms[s], _calls)
+        count = primitives
+        product = 1
+        for callee, branch in calls:
+            count += counts[callee]
+            product = max(product, branch * best[callee])
+        counts[s], best[s] = count, product
+    return counts[MAIN], best[MAIN]
 
 
 def _calls(sub: Subprogram) -> tuple[int, tuple[tuple[int, int], ...]]:

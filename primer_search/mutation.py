@@ -194,7 +194,7 @@ def mutate_with_hash(
         parent_hash = canonical_hash(dna)
     kinds = [k for k in MutationType if config.weights.get(k, 0.0) > 0]
     cdf: tuple[float, ...] | None = None  # the cumulative draw probabilities of `kinds`
-    last: tuple[DNA, MutationRecord, str] | None = None
+    last: tuple[DNA, MutationRecord, str, bool] | None = None
     attempt = 0
     while attempt < config.max_tries:
         if not kinds:
@@ -212,17 +212,25 @@ def mutate_with_hash(
             cdf = None
             continue
         child, record = result
-        _check_child(child, limits, record)
         # A change confined to dead code leaves the parent's graph, and hash, as they were
-        # (_neutral): the light check then retries without lowering the child.
-        child_hash = parent_hash if _neutral(dna, record) else canonical_hash(child)
-        same = child_hash == parent_hash
-        last = child, record.model_copy(update={"retries": attempt, "same_graph": same}), child_hash
+        # (_neutral): the light check then retries without checking or lowering the child,
+        # which a search drifting into dead code does for most attempts.
+        same = _neutral(dna, record)
+        child_hash = parent_hash
+        if not same:
+            _check_child(child, limits, record)
+            child_hash = canonical_hash(child)
+            same = child_hash == parent_hash
+        last = child, record, child_hash, same
         if not same:
             break
         attempt += 1
     assert last is not None
-    return last
+    child, record, child_hash, same = last
+    if same:  # the light check ran out of attempts: this child is returned all the same
+        _check_child(child, limits, record)
+    retries = min(attempt, config.max_tries - 1)
+    return child, record.model_copy(update={"retries": retries, "same_graph": same}), child_hash
 
 
 @functools.lru_cache(maxsize=64)
