@@ -17,8 +17,7 @@ import re
 from typing import Any
 
 from primer_search.dna import DNA
-from primer_search.graph import ENTER, EXIT, INPUT, Graph, lower
-from primer_search.ops import REGISTRY
+from primer_search.graph import ENTER, EXIT, INPUT, Graph, lower, op_reads
 
 
 def canonical_form(dna: DNA) -> list[list[Any]]:
@@ -120,8 +119,8 @@ def _own_fields(op: str) -> tuple[bool, bool, bool, bool]:
         return False, False, False, True
     if op == INPUT:
         return False, False, False, False
-    spec = REGISTRY[op]
-    return "constant" in spec.uses, "dim" in spec.uses, spec.weighted, False
+    reads = op_reads(op)
+    return reads.constant, reads.dim, reads.weighted, False
 
 
 _OWN_FIELDS: dict[str, tuple[bool, bool, bool, bool]] = {}

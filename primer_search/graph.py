@@ -109,15 +109,7 @@ class _Lowering:
                 result = self.expand(inst.callee, (ea, eb), inner)
                 nodes.append((EXIT, (result,), scope, 0.0, 0, branch, (s, i)))
             else:
-                reads = reads_of.get(op)
-                if reads is None:
-                    spec = REGISTRY[op]
-                    reads = reads_of[op] = (
-                        spec.arity == 2,
-                        "constant" in spec.uses,
-                        "dim" in spec.uses,
-                    )
-                binary, uses_constant, uses_dim = reads
+                binary, uses_constant, uses_dim, _weighted = reads_of.get(op) or op_reads(op)
                 nodes.append(
                     (
                         op,
@@ -133,8 +125,29 @@ class _Lowering:
         return states[-1]
 
 
-# Per primitive: (reads input2, reads `constant`, reads `dim`), from the registry.
-_READS: dict[str, tuple[bool, bool, bool]] = {}
+class OpReads(NamedTuple):
+    """What a primitive reads of its instruction, and whether it owns weights."""
+
+    binary: bool  # reads input2
+    constant: bool
+    dim: bool
+    weighted: bool
+
+
+def op_reads(op: str) -> OpReads:
+    """OpReads of a primitive, from the registry, remembered (the lowering, the canonical hash
+    and the mutator ask for every instruction they read)."""
+    reads = _READS.get(op)
+    if reads is None:
+        spec = REGISTRY[op]
+        uses = spec.uses
+        reads = _READS[op] = OpReads(
+            spec.arity == 2, "constant" in uses, "dim" in uses, spec.weighted
+        )
+    return reads
+
+
+_READS: dict[str, OpReads] = {}
 
 # (op, inputs, scope, constant, mult, branch, origin): a Node's fields while a graph is built.
 _RawNode = tuple[str, tuple[int, ...], tuple[int, ...], float, int, int, "tuple[int, int] | None"]

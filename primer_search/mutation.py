@@ -77,7 +77,7 @@ from primer_search.dna import (
     validate_dna,
 )
 from primer_search.errors import PrimerSearchError
-from primer_search.graph import live_of
+from primer_search.graph import live_of, op_reads
 from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, PRIMITIVES, REGISTRY
 
@@ -266,7 +266,10 @@ def _neutral(parent: DNA, record: MutationRecord) -> bool:
     live = live_of(parent.subprograms[record.subprogram])
     if live[record.instruction]:
         return False
-    return kind is not MutationType.SWAP or not live[record.second_instruction or 0]
+    if kind is MutationType.SWAP:
+        assert record.second_instruction is not None
+        return not live[record.second_instruction]
+    return True
 
 
 def _bank_reads(sub: Subprogram) -> tuple[frozenset[int], frozenset[int]]:
@@ -274,10 +277,10 @@ def _bank_reads(sub: Subprogram) -> tuple[frozenset[int], frozenset[int]]:
     constants, dims = set(), set()
     for inst, live in zip(sub.instructions, live_of(sub), strict=True):
         if live and inst.op != CALL:
-            uses = REGISTRY[inst.op].uses
-            if "constant" in uses:
+            reads = op_reads(inst.op)
+            if reads.constant:
                 constants.add(inst.constant)
-            if "dim" in uses:
+            if reads.dim:
                 dims.add(inst.dim)
     return frozenset(constants), frozenset(dims)
 
