@@ -52,6 +52,7 @@ instruction i of a subprogram produces state i + 2):
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import enum
 import functools
 import math
@@ -159,7 +160,7 @@ def _positive(config: MutationConfig) -> list[str]:
 
 T = TypeVar("T")
 Mutation = tuple[DNA, MutationRecord]
-Program = list[list[Instruction]]  # the subprograms as mutable lists while a child is built
+Program = Sequence[Sequence[Instruction]]  # the instructions of each subprogram
 
 
 def mutate(
@@ -194,7 +195,8 @@ def mutate_with_hash(
         parent_hash = canonical_hash(dna)
     kinds = [k for k in MutationType if config.weights.get(k, 0.0) > 0]
     cdf: tuple[float, ...] | None = None  # the cumulative draw probabilities of `kinds`
-    last: tuple[DNA, MutationRecord, str, bool] | None = None
+    last: Draft | Mutation | None = None  # the last attempt: a Draft while not built
+    child_hash = parent_hash
     attempt = 0
     while attempt < config.max_tries:
         if not kinds:
@@ -206,29 +208,28 @@ def mutate_with_hash(
         if cdf is None:
             cdf = _cumulative(tuple(config.weights[k] for k in kinds))
         kind = kinds[bisect.bisect_right(cdf, rng.random())]
-        result = MUTATIONS[kind](dna, rng, limits)
-        if result is None:
+        draft = DRAWS[kind](dna, rng, limits)
+        if draft is None:
             kinds.remove(kind)
             cdf = None
             continue
-        child, record = result
         # A change confined to dead code leaves the parent's graph, and hash, as they were
-        # (_neutral): the light check then retries without checking or lowering the child,
-        # which a search drifting into dead code does for most attempts.
-        same = _neutral(dna, record)
-        child_hash = parent_hash
-        if not same:
+        # (_neutral): the light check then retries without building, checking or lowering the
+        # child, which a search drifting into dead code does for most attempts.
+        last = draft
+        if not _neutral(dna, draft):
+            last = child, record = draft.build()
             _check_child(child, limits, record)
             child_hash = canonical_hash(child)
-            same = child_hash == parent_hash
-        last = child, record, child_hash, same
-        if not same:
-            break
+            if child_hash != parent_hash:
+                break
         attempt += 1
     assert last is not None
-    child, record, child_hash, same = last
-    if same:  # the light check ran out of attempts: this child is returned all the same
-        _check_child(child, limits, record)
+    same = attempt == config.max_tries  # the light check ran out: the last child is returned
+    if isinstance(last, Draft):  # a change to dead code, not built yet
+        last = last.build()
+        _check_child(last[0], limits, last[1])
+    child, record = last
     retries = min(attempt, config.max_tries - 1)
     return child, record.model_copy(update={"retries": retries, "same_graph": same}), child_hash
 
@@ -245,31 +246,92 @@ def _cumulative(weights: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(float(c) for c in cdf)
 
 
-def _neutral(parent: DNA, record: MutationRecord) -> bool:
-    """Whether the mutation changed only instructions outside the parent's graph, so that the
-    child lowers to the parent's graph: a deleted, changed or swapped instruction that is dead
-    in its subprogram (dna.live_instructions: its state never reaches the output; what reads
-    it is dead too, so the wiring of live code is only renumbered), or a bank entry that no live
-    instruction reads. Sufficient, not necessary: inserts, and dead code whose subprogram is
-    never called, are left to the hash. tests/test_evolution_speed.py checks it against the
-    hash."""
-    kind = record.type
+def _neutral(parent: DNA, draft: Draft) -> bool:
+    """Whether the mutation changed only code outside the parent's graph, so that the child
+    lowers to the parent's graph (sufficient, not necessary; tests/test_evolution_speed.py checks
+    it against the hash):
+
+    * any change inside a subprogram that no live call reaches from MAIN (_reached);
+    * a deleted, changed or swapped instruction that is dead in its subprogram
+      (dna.live_instructions: its state never reaches the output; what reads it is dead too, so
+      the wiring of live code is only renumbered);
+    * an inserted instruction that stays dead: not at the end, and no live instruction after it
+      reads the state it splices in on (_insert_at), so only dead readers move to it; for
+      delete-and-insert, after the deletion of a dead instruction;
+    * a bank entry that no live instruction of a reached subprogram reads."""
+    kind = draft.type
+    reached = _reached(parent)
     if kind is MutationType.CHANGE_BANK:
-        bank, k = str(record.field).split(".")
+        bank, k = str(draft.field).split(".")
         side = 0 if bank == "constants" else 1
         return not any(
-            int(k) in _BANK_READS.get(sub, _bank_reads)[side] for sub in parent.subprograms
+            int(k) in _BANK_READS.get(sub, _bank_reads)[side]
+            for sub, on in zip(parent.subprograms, reached, strict=True)
+            if on
         )
-    if kind not in (MutationType.DELETE, MutationType.CHANGE_FIELD, MutationType.SWAP):
+    s, i, spliced = draft.subprogram, draft.instruction, draft.spliced
+    assert s is not None and i is not None
+    if not reached[s]:
+        return True  # the other types change subprogram s alone
+    sub = parent.subprograms[s]
+    live = live_of(sub)
+    if kind is MutationType.INSERT:
+        assert spliced is not None
+        return _dead_insert(sub, live, i, spliced, deleted=None)
+    if live[i]:
         return False
-    assert record.subprogram is not None and record.instruction is not None
-    live = live_of(parent.subprograms[record.subprogram])
-    if live[record.instruction]:
-        return False
+    j = draft.second_instruction
     if kind is MutationType.SWAP:
-        assert record.second_instruction is not None
-        return not live[record.second_instruction]
+        assert j is not None
+        return not live[j]
+    if kind is MutationType.DELETE_AND_INSERT:
+        assert j is not None and spliced is not None
+        return _dead_insert(sub, live, j, spliced, deleted=i)
     return True
+
+
+def _dead_insert(
+    sub: Subprogram, live: list[bool], at: int, spliced: int, deleted: int | None
+) -> bool:
+    """Whether an instruction inserted at position `at` of `sub` (after the dead instruction
+    `deleted` was removed, if given) and spliced in on state `spliced` stays dead: it is not the
+    new output, and no live instruction after it reads `spliced` (the inputs of live
+    instructions, renumbered past the deletion; a live one never reads the deleted state)."""
+    length = len(sub.instructions) - (deleted is not None)
+    if at >= length:
+        return False  # the new last instruction: the subprogram's output
+    for k, (inst, on) in enumerate(zip(sub.instructions, live, strict=True)):
+        if not on:
+            continue
+        position, input1, input2 = k, inst.input1, inst.input2
+        if deleted is not None:
+            gone = NUM_INPUTS + deleted
+            position -= k > deleted
+            input1 -= input1 > gone
+            input2 -= input2 > gone
+        if position >= at and spliced in (input1, input2):
+            return False
+    return True
+
+
+def _reached(dna: DNA) -> tuple[bool, ...]:
+    """Which subprograms a chain of live calls reaches from MAIN (calls go to higher
+    subprograms only), remembered: the light check asks once per attempt."""
+    return _REACHED.get(dna, _reach)
+
+
+def _reach(dna: DNA) -> tuple[bool, ...]:
+    reached = [False] * len(dna.subprograms)
+    reached[MAIN] = True
+    for s, sub in enumerate(dna.subprograms):
+        if reached[s]:
+            for inst, on in zip(sub.instructions, live_of(sub), strict=True):
+                if on and inst.op == CALL:
+                    reached[inst.callee] = True
+    return tuple(reached)
+
+
+_REACHED: IdentityCache[DNA, tuple[bool, ...]] = IdentityCache(64)
 
 
 def _bank_reads(sub: Subprogram) -> tuple[frozenset[int], frozenset[int]]:
@@ -306,123 +368,160 @@ def _check_child(child: DNA, limits: Limits, record: MutationRecord) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# The six mutations. Each returns the child and its record, or None where it cannot apply.
+# The six mutations. Each draws its change (every draw from `rng` happens here) and returns it as
+# a Draft, or None where it cannot apply; the child and its record are built only on demand, so
+# that the light check discards a change to dead code without building it (_neutral).
 
 
-def delete_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A drawn mutation: where it changes the parent (what _neutral reads; `spliced` is the
+    input1 of an inserted instruction) and `build`, which makes the child and its record."""
+
+    type: MutationType
+    build: Callable[[], Mutation]
+    subprogram: int | None = None
+    instruction: int | None = None
+    second_instruction: int | None = None
+    field: str | None = None
+    spliced: int | None = None
+
+
+def delete_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
     """Delete one instruction of a subprogram with 2 or more; readers of its state read its
     input1. No-op (None) when every subprogram has one instruction; the child computes the same
     graph when the instruction was dead."""
-    program = _program(dna)
-    s = _pick(rng, [s for s, insts in enumerate(program) if len(insts) >= 2])
+    subs = dna.subprograms
+    s = _pick(rng, [s for s, sub in enumerate(subs) if len(sub.instructions) >= 2])
     if s is None:
         return None
-    i = _index(rng, len(program[s]))
-    old = program[s][i]
-    program[s] = _delete_at(program[s], i)
-    record = _record(type=MutationType.DELETE, subprogram=s, instruction=i, old=old.model_dump())
-    return _rebuild(dna, program), record
+    i = _index(rng, len(subs[s].instructions))
+
+    def build() -> Mutation:
+        insts = list(subs[s].instructions)
+        old = insts[i].model_dump()
+        record = _record(type=MutationType.DELETE, subprogram=s, instruction=i, old=old)
+        return _replace(dna, s, _delete_at(insts, i)), record
+
+    return Draft(MutationType.DELETE, build, s, i)
 
 
-def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
     """Insert a random instruction at a random position (the end included), spliced in on its
     input1. No-op (None) when every subprogram is at the instruction limit or the resolved
     instruction limit leaves no room; same graph when the new state is never read."""
-    program = _program(dna)
+    subs = dna.subprograms
     budget = _budget(dna)
     s = _pick(
         rng,
         [
             s
-            for s, insts in enumerate(program)
-            if len(insts) < limits.max_instructions and budget.fits_primitive(s, limits)
+            for s, sub in enumerate(subs)
+            if len(sub.instructions) < limits.max_instructions and budget.fits_primitive(s, limits)
         ],
     )
     if s is None:
         return None
-    i = _index(rng, len(program[s]) + 1)
-    new = _random_instruction(dna, program, budget, s, i, rng, limits)
-    program[s] = _insert_at(program[s], i, new)
-    record = _record(type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump())
-    return _rebuild(dna, program), record
+    i = _index(rng, len(subs[s].instructions) + 1)
+    new = _random_instruction(dna, budget, s, i, rng, limits)
+
+    def build() -> Mutation:
+        record = _record(
+            type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump()
+        )
+        return _replace(dna, s, _insert_at(list(subs[s].instructions), i, new)), record
+
+    return Draft(MutationType.INSERT, build, s, i, spliced=new.input1)
 
 
-def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
     """Delete one instruction, then insert a random one in the same subprogram (its length is
     kept). Always applies; same graph when both the deleted and the new instruction are dead."""
-    program = _program(dna)
-    s = _index(rng, len(program))
-    i = _index(rng, len(program[s]))
-    old = program[s][i]
-    program[s] = _delete_at(program[s], i)
-    j = _index(rng, len(program[s]) + 1)
-    new = _random_instruction(dna, program, _Budget.of(program), s, j, rng, limits)
-    program[s] = _insert_at(program[s], j, new)
-    record = _record(
-        type=MutationType.DELETE_AND_INSERT,
-        subprogram=s,
-        instruction=i,
-        second_instruction=j,
-        old=old.model_dump(),
-        new=new.model_dump(),
-    )
-    return _rebuild(dna, program), record
+    subs = dna.subprograms
+    s = _index(rng, len(subs))
+    insts = subs[s].instructions
+    i = _index(rng, len(insts))
+    j = _index(rng, len(insts))  # a position among the len - 1 left, the end included
+    new = _random_instruction(dna, _budget_without(dna, s, i), s, j, rng, limits)
+
+    def build() -> Mutation:
+        record = _record(
+            type=MutationType.DELETE_AND_INSERT,
+            subprogram=s,
+            instruction=i,
+            second_instruction=j,
+            old=insts[i].model_dump(),
+            new=new.model_dump(),
+        )
+        return _replace(dna, s, _insert_at(_delete_at(list(insts), i), j, new)), record
+
+    return Draft(MutationType.DELETE_AND_INSERT, build, s, i, j, spliced=new.input1)
 
 
-def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
     """Change the op or one field the op reads of one instruction to another value valid at its
     position. Always applies (input1 always has another choice); same graph when the instruction
     is dead, or, for example, when a constant index moves to an equal constant."""
-    program = _program(dna)
+    subs = dna.subprograms
     budget = _budget(dna)
-    s = _index(rng, len(program))
-    i = _index(rng, len(program[s]))
-    inst = program[s][i]
+    s = _index(rng, len(subs))
+    i = _index(rng, len(subs[s].instructions))
+    inst = subs[s].instructions[i]
     choices = {
         name: values
         for name in FIELDS
         if (name == "op" or name in REGISTRY[inst.op].uses)
-        and (values := _field_values(dna, program, budget, s, i, name, limits))
+        and (values := _field_values(dna, budget, s, i, name, limits))
     }
     name = _pick(rng, list(choices))
     assert name is not None, "input1 always has another valid state"
     value = _pick(rng, choices[name])
-    program[s][i] = inst.model_copy(update={name: value})
-    record = _record(
-        type=MutationType.CHANGE_FIELD,
-        subprogram=s,
-        instruction=i,
-        field=name,
-        old=getattr(inst, name),
-        new=value,
-    )
-    return _rebuild(dna, program), record
+
+    def build() -> Mutation:
+        insts = list(subs[s].instructions)
+        insts[i] = inst.model_copy(update={name: value})
+        record = _record(
+            type=MutationType.CHANGE_FIELD,
+            subprogram=s,
+            instruction=i,
+            field=name,
+            old=getattr(inst, name),
+            new=value,
+        )
+        return _replace(dna, s, insts), record
+
+    return Draft(MutationType.CHANGE_FIELD, build, s, i, field=name)
 
 
-def swap_instructions(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+def swap_instructions(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
     """Exchange two instructions of a subprogram except their inputs: the operations trade places
     in an unchanged wiring (module docstring). No-op (None) when every subprogram has one
     instruction; same graph when both are dead or their operations are equal."""
-    program = _program(dna)
-    s = _pick(rng, [s for s, insts in enumerate(program) if len(insts) >= 2])
+    subs = dna.subprograms
+    s = _pick(rng, [s for s, sub in enumerate(subs) if len(sub.instructions) >= 2])
     if s is None:
         return None
-    i, j = sorted(int(k) for k in rng.choice(len(program[s]), size=2, replace=False))
-    a, b = program[s][i], program[s][j]
-    program[s][i] = b.model_copy(update={"input1": a.input1, "input2": a.input2})
-    program[s][j] = a.model_copy(update={"input1": b.input1, "input2": b.input2})
-    record = _record(
-        type=MutationType.SWAP,
-        subprogram=s,
-        instruction=i,
-        second_instruction=j,
-        old=[a.model_dump(), b.model_dump()],
-        new=[program[s][i].model_dump(), program[s][j].model_dump()],
-    )
-    return _rebuild(dna, program), record
+    i, j = sorted(int(k) for k in rng.choice(len(subs[s].instructions), size=2, replace=False))
+
+    def build() -> Mutation:
+        insts = list(subs[s].instructions)
+        a, b = insts[i], insts[j]
+        insts[i] = b.model_copy(update={"input1": a.input1, "input2": a.input2})
+        insts[j] = a.model_copy(update={"input1": b.input1, "input2": b.input2})
+        record = _record(
+            type=MutationType.SWAP,
+            subprogram=s,
+            instruction=i,
+            second_instruction=j,
+            old=[a.model_dump(), b.model_dump()],
+            new=[insts[i].model_dump(), insts[j].model_dump()],
+        )
+        return _replace(dna, s, insts), record
+
+    return Draft(MutationType.SWAP, build, s, i, j)
 
 
-def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
     """Change one bank entry: a dim to another allowed multiplier, a constant c to
     c * 10^X + Y (X, Y ~ N(0, 1)), clipped to +-limits.max_abs_constant. Always applies; same
     graph when no live instruction reads the entry."""
@@ -433,27 +532,51 @@ def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation 
         new_c = float(
             np.clip(old_c * 10.0**x + y, -limits.max_abs_constant, limits.max_abs_constant)
         )
-        constants = dna.constants[:k] + (new_c,) + dna.constants[k + 1 :]
-        record = _record(
-            type=MutationType.CHANGE_BANK, field=f"constants.{k}", old=old_c, new=new_c
-        )
-        return dna.model_copy(update={"constants": constants}), record
-    k -= len(dna.constants)
-    old_d = dna.dims[k]
+        field = f"constants.{k}"
+
+        def build_constant() -> Mutation:
+            constants = dna.constants[:k] + (new_c,) + dna.constants[k + 1 :]
+            record = _record(type=MutationType.CHANGE_BANK, field=field, old=old_c, new=new_c)
+            return dna.model_copy(update={"constants": constants}), record
+
+        return Draft(MutationType.CHANGE_BANK, build_constant, field=field)
+    d = k - len(dna.constants)
+    old_d = dna.dims[d]
     new_d = _pick(rng, [m for m in DIM_MULTIPLIERS if m != old_d])
     assert new_d is not None
-    dims = dna.dims[:k] + (new_d,) + dna.dims[k + 1 :]
-    record = _record(type=MutationType.CHANGE_BANK, field=f"dims.{k}", old=old_d, new=new_d)
-    return dna.model_copy(update={"dims": dims}), record
+    field = f"dims.{d}"
+
+    def build_dim() -> Mutation:
+        dims = dna.dims[:d] + (new_d,) + dna.dims[d + 1 :]
+        record = _record(type=MutationType.CHANGE_BANK, field=field, old=old_d, new=new_d)
+        return dna.model_copy(update={"dims": dims}), record
+
+    return Draft(MutationType.CHANGE_BANK, build_dim, field=field)
 
 
-MUTATIONS: dict[MutationType, Callable[[DNA, np.random.Generator, Limits], Mutation | None]] = {
+DRAWS: dict[MutationType, Callable[[DNA, np.random.Generator, Limits], Draft | None]] = {
     MutationType.DELETE: delete_instruction,
     MutationType.INSERT: insert_instruction,
     MutationType.DELETE_AND_INSERT: delete_and_insert,
     MutationType.CHANGE_FIELD: change_field,
     MutationType.SWAP: swap_instructions,
     MutationType.CHANGE_BANK: change_bank,
+}
+
+
+def _built(
+    draw: Callable[[DNA, np.random.Generator, Limits], Draft | None],
+) -> Callable[[DNA, np.random.Generator, Limits], Mutation | None]:
+    def mutation(dna: DNA, rng: np.random.Generator, limits: Limits) -> Mutation | None:
+        draft = draw(dna, rng, limits)
+        return None if draft is None else draft.build()
+
+    return functools.update_wrapper(mutation, draw)
+
+
+# Each mutation type applied at once: the child and its record, or None where it cannot apply.
+MUTATIONS: dict[MutationType, Callable[[DNA, np.random.Generator, Limits], Mutation | None]] = {
+    kind: _built(draw) for kind, draw in DRAWS.items()
 }
 
 
@@ -507,6 +630,10 @@ class _Budget:
     expansions: tuple[int, ...]
     nested: tuple[int, ...]
     into: tuple[int, ...]
+    # calls(): the new calls that fit, by (s, the two limits they depend on)
+    _calls: dict[tuple[int, int, int], list[tuple[int, int]]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of(cls, program: Program) -> _Budget:
@@ -538,22 +665,49 @@ class _Budget:
         product = self.into[s] * branch * self.nested[callee]
         return resolved <= limits.max_resolved_instructions and product <= limits.max_branch_product
 
+    def calls(self, s: int, limits: Limits) -> list[tuple[int, int]]:
+        """The (callee, branch) pairs of a new call in s that fit (do not modify the list),
+        remembered: the light check draws many instructions into one parent."""
+        key = (s, limits.max_resolved_instructions, limits.max_branch_product)
+        found = self._calls.get(key)
+        if found is None:
+            found = self._calls[key] = [
+                (c, b)
+                for c in range(s + 1, len(self.counts))
+                for b in BRANCHES
+                if self.fits_call(s, c, b, 0, limits)
+            ]
+        return found
+
 
 def _budget(dna: DNA) -> _Budget:
     """The budget of an unmodified `dna`, remembered: the light check mutates one parent many
     times."""
-    return _BUDGETS.get(dna, lambda d: _Budget.of(_program(d)))
+    return _BUDGETS.get(dna, lambda d: _Budget.of([sub.instructions for sub in d.subprograms]))
+
+
+def _budget_without(dna: DNA, s: int, i: int) -> _Budget:
+    """The budget of `dna` less instruction i of subprogram s, remembered. It reads ops, callees
+    and branches, which the deletion's renumbering of inputs leaves alone."""
+    known = _BUDGETS_WITHOUT.get(dna, lambda _: {})
+    budget = known.get((s, i))
+    if budget is None:
+        program = [sub.instructions for sub in dna.subprograms]
+        program[s] = program[s][:i] + program[s][i + 1 :]
+        budget = known[(s, i)] = _Budget.of(program)
+    return budget
 
 
 _BUDGETS: IdentityCache[DNA, _Budget] = IdentityCache(64)
+_BUDGETS_WITHOUT: IdentityCache[DNA, dict[tuple[int, int], _Budget]] = IdentityCache(64)
 
 
 def _field_values(
-    dna: DNA, program: Program, budget: _Budget, s: int, i: int, name: str, limits: Limits
+    dna: DNA, budget: _Budget, s: int, i: int, name: str, limits: Limits
 ) -> Sequence[int | str]:
     """Every value other than the current one that field `name` of instruction (s, i) may take
     in a valid DNA."""
-    inst = program[s][i]
+    inst = dna.subprograms[s].instructions[i]
     current = getattr(inst, name)
     freed = budget.counts[inst.callee] if inst.op == CALL else 1
     if name == "op":
@@ -574,7 +728,7 @@ def _field_values(
     else:  # callee
         candidates = [
             c
-            for c in range(s + 1, len(program))
+            for c in range(s + 1, len(dna.subprograms))
             if _valid_call(dna, s, c, inst.branch, budget, freed, limits)
         ]
     return [v for v in candidates if v != current]
@@ -588,7 +742,6 @@ def _valid_call(
 
 def _random_instruction(
     dna: DNA,
-    program: Program,
     budget: _Budget,
     s: int,
     i: int,
@@ -596,14 +749,9 @@ def _random_instruction(
     limits: Limits,
 ) -> Instruction:
     """An instruction for position i of subprogram s with every field drawn uniformly among the
-    values valid there; `budget` is `program`'s. Assumes a primitive fits the
-    resolved-instruction limit."""
-    calls = [
-        (c, b)
-        for c in range(s + 1, len(program))
-        for b in BRANCHES
-        if budget.fits_call(s, c, b, 0, limits)
-    ]
+    values valid there; `budget` is that of the program it goes into (`dna`'s, or `dna`'s less
+    a deleted instruction). Assumes a primitive fits the resolved-instruction limit."""
+    calls = budget.calls(s, limits)
     op = _pick(rng, list(OPS) if calls else list(PRIMITIVES))
     assert op is not None
     states = i + NUM_INPUTS
@@ -623,21 +771,19 @@ def _random_instruction(
 # Small helpers.
 
 
-def _program(dna: DNA) -> Program:
-    return [list(sub.instructions) for sub in dna.subprograms]
-
-
-def _rebuild(dna: DNA, program: Program) -> DNA:
-    # A subprogram the mutation left alone is reused as it is (a value, so the child is the same).
-    subprograms = tuple(
-        sub if _unchanged(sub, insts) else Subprogram(instructions=tuple(insts))
-        for sub, insts in zip(dna.subprograms, program, strict=True)
+def _replace(dna: DNA, s: int, insts: list[Instruction]) -> DNA:
+    """`dna` with the instructions of subprogram s replaced; the other subprograms are reused as
+    they are (values, so the child is the same; the identity caches keep what they know of
+    them), and so is subprogram s if the mutation left it equal."""
+    old = dna.subprograms[s]
+    if old.instructions == tuple(insts):  # element by element, identity first
+        return dna.model_copy()
+    subprograms = (
+        *dna.subprograms[:s],
+        Subprogram(instructions=tuple(insts)),
+        *dna.subprograms[s + 1 :],
     )
     return dna.model_copy(update={"subprograms": subprograms})
-
-
-def _unchanged(sub: Subprogram, insts: list[Instruction]) -> bool:
-    return sub.instructions == tuple(insts)  # element by element, identity first
 
 
 def _index(rng: np.random.Generator, n: int) -> int:

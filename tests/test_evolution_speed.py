@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from evolution_support import I, program
 
 from primer_search.canonical import canonical_form, canonical_hash
 from primer_search.dna import DEFAULT_LIMITS, DNA, Subprogram, validate_dna
+from primer_search.evolution import EvolutionConfig, Outcome, ProposalKind, RegularizedEvolution
 from primer_search.graph import (
     ENTER,
     EXIT,
@@ -30,7 +32,7 @@ from primer_search.graph import (
     node_weights,
 )
 from primer_search.identity_cache import IdentityCache
-from primer_search.mutation import mutate, mutate_with_hash
+from primer_search.mutation import MutationType, mutate, mutate_with_hash
 from primer_search.ops import CALL, REGISTRY, Kind
 from primer_search.seeds import load_seed, seed_names
 
@@ -128,18 +130,40 @@ def test_mutate_with_hash_returns_the_childs_hash(programs):
 
 
 def test_a_change_confined_to_dead_code_keeps_the_hash(programs):
-    from primer_search.mutation import MUTATIONS, _neutral
+    """_neutral (the light check's shortcut) never calls a change neutral that changes the hash,
+    and each of its rules is taken: on the seeds' mutants and on the programs a search with a
+    random fitness drifts to (a few live nodes; whole subprograms that no live call reaches)."""
+    from primer_search.mutation import DRAWS, _neutral, _reached
 
     rng = np.random.default_rng(3)
-    neutral = 0
-    for parent in programs:
+    drifted = drift_to_dead_code(rng)
+    assert any(not all(_reached(dna)) for dna in drifted)
+    neutral: Counter[MutationType] = Counter()
+    for parent in programs + drifted:
         parent_hash = canonical_hash(parent)
-        for mutation in MUTATIONS.values():
-            made = mutation(parent, rng, DEFAULT_LIMITS)
-            if made is not None and _neutral(parent, made[1]):
-                neutral += 1
-                assert canonical_hash(made[0]) == parent_hash, made[1]
-    assert neutral > 100  # the shortcut is taken, on several types
+        for _ in range(3):
+            for kind, draw in DRAWS.items():
+                draft = draw(parent, rng, DEFAULT_LIMITS)
+                if draft is not None and _neutral(parent, draft):
+                    neutral[kind] += 1
+                    child, record = draft.build()
+                    assert canonical_hash(child) == parent_hash, record
+    assert all(neutral[kind] > 20 for kind in MutationType), neutral
+
+
+def drift_to_dead_code(rng: np.random.Generator) -> list[DNA]:
+    """Programs of a search whose fitness is random (hash-drawn, as in
+    benchmarks/controller_overhead.py): they keep few live nodes among much dead code."""
+    engine = RegularizedEvolution(
+        load_seed("transformer"), EvolutionConfig(population_size=20, tournament_size=5, seed=5)
+    )
+    for _ in range(1500):
+        proposal = engine.propose()
+        assert proposal is not None
+        if proposal.kind is ProposalKind.TRAIN:
+            u = int(proposal.program_hash[:8], 16) / 16**8
+            engine.report(proposal.id, Outcome(fitness=3.4 + 1.2 * u))
+    return [engine.program(member.id) for member in engine.population]
 
 
 def test_remembered_digests_tell_signed_zeros_apart():
