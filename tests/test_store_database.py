@@ -16,6 +16,7 @@ from service.store import (
     Evaluation,
     IndividualStatus,
     SQLStore,
+    StateConflictError,
     StoreArgumentError,
     StoreUnavailableError,
     database_url,
@@ -172,3 +173,69 @@ def test_the_core_never_imports_the_service() -> None:
             if any(n.split(".")[0] in ("service", "sqlalchemy", "alembic") for n in names):
                 offenders.append(str(path.relative_to(REPO)))
     assert offenders == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        yield database_url(tmp_path / "old.db")
+        return
+    base = postgres_url()
+    if base is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    with postgres_schema(base) as url:
+        yield url
+
+
+def test_migration_0004_keeps_the_rows_and_the_store_still_refuses_unknown_parents(
+    empty_database: Any,
+) -> None:
+    """0004 drops the parent foreign key (the store checks parents instead): a database written
+    at 0003 keeps its individuals, and downgrading brings the key back."""
+    from alembic import command
+    from sqlalchemy import inspect
+    from store_support import engine_state, proposal
+
+    from service.store.database import create_db_engine
+    from service.store.migrate import alembic_config
+
+    def parent_keys(engine: Any) -> list[str]:
+        keys = inspect(engine).get_foreign_keys("individuals")
+        return [key["name"] for key in keys if key["referred_table"] == "individuals"]
+
+    engine = create_db_engine(empty_database)
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), "0003")
+    assert parent_keys(engine) == ["fk_individuals_parent"]
+    with engine.begin() as conn:  # a search of 3 individuals, written as 0003's store did
+        conn.exec_driver_sql(
+            "INSERT INTO searches (name, status, config, seed_dna, num_individuals, num_finished,"
+            " created_at, updated_at) VALUES ('old', 'paused', '{}', '{}', 3, 0,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        )
+        for iid, parent in ((0, None), (1, 0), (2, 1)):
+            conn.execute(
+                text(
+                    "INSERT INTO individuals (search_id, iid, kind, status, program_hash,"
+                    " parent_iid, attempts, hurdle_reached, created_at, dna) VALUES (1, :iid,"
+                    " 'train', 'pending', 'h', :parent, 0, 0, CURRENT_TIMESTAMP, '{}')"
+                ),
+                {"iid": iid, "parent": parent},
+            )
+    upgrade_schema(engine)
+    assert parent_keys(engine) == []
+    with SQLStore(empty_database) as store:
+        assert [(i.iid, i.parent_iid) for i in store.list_individuals(1).items] == [
+            (0, None),
+            (1, 0),
+            (2, 1),
+        ]
+        store.record_proposals(1, [proposal(3, parent=2), proposal(4, parent=3)], engine_state(1))
+        with pytest.raises(StateConflictError, match="its parent 77 is not stored"):
+            store.record_proposals(1, [proposal(5, parent=4), proposal(6, parent=77)], {})
+        assert store.get_search(1).num_individuals == 5
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0003")
+        assert conn.exec_driver_sql("SELECT count(*) FROM individuals").scalar() == 5
+    assert parent_keys(engine) == ["fk_individuals_parent"]
+    engine.dispose()

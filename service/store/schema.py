@@ -35,7 +35,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
-    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -203,11 +202,8 @@ individuals = Table(
     # migration 0002 appended it; queries read it from ix_individuals_finish_seq, not the row.
     Column("finish_seq", Integer, nullable=True),
     PrimaryKeyConstraint("search_id", "iid"),  # serves lookups, paging by iid, lineage joins
-    ForeignKeyConstraint(
-        ["search_id", "parent_iid"],
-        ["individuals.search_id", "individuals.iid"],
-        name="fk_individuals_parent",
-    ),
+    # parent_iid names an individual of the same search: SQLStore.record_turn checks it (no
+    # foreign key since migration 0004, which says why).
     # One index per list the API and dashboard serve (issue 5), with iid as the tie-break so a
     # page is read straight from the index.
     Index("ix_individuals_fitness", "search_id", "fitness", "iid"),

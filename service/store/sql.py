@@ -148,6 +148,9 @@ _MARK_RUNNING = (
     .returning(_I.attempts)
 )
 _INSERT_INDIVIDUALS = insert(individuals)
+_STORED_IIDS = select(_I.iid).where(
+    _I.search_id == _param(_I.search_id), _I.iid.in_(bindparam("p_iids", expanding=True))
+)
 _S = searches.c
 _LOCK_SEARCH = (
     select(_S.status, _S.lease_holder, _S.num_finished)
@@ -396,6 +399,7 @@ class SQLStore(SearchStore):
                     seq += 1
                     row["finish_seq"] = seq
             if rows:
+                self._check_parents(conn, search_id, rows)
                 conn.execute(_INSERT_INDIVIDUALS, rows)
             for iid, worker in handed_out.items():  # stored candidates handed out (again)
                 where = {"p_search_id": search_id, "p_iid": iid}
@@ -470,6 +474,24 @@ class SQLStore(SearchStore):
         ]
         inserted = {tuple(row) for row in conn.execute(self._put_if_absent, rows)}
         return tuple((h, k) for h, k, _ in entries if (h, k) not in inserted)
+
+    def _check_parents(self, conn: Connection, search_id: int, rows: list[dict[str, Any]]) -> None:
+        """Refuses new individuals whose parent is neither stored in the search nor among them
+        (one indexed read; the store's check since migration 0004 dropped the foreign key)."""
+        parents = {row["parent_iid"] for row in rows} - {row["iid"] for row in rows} - {None}
+        if not parents:
+            return
+        stored = set(
+            conn.execute(
+                _STORED_IIDS, {"p_search_id": search_id, "p_iids": list(parents)}
+            ).scalars()
+        )
+        for row in rows:
+            if row["parent_iid"] in parents - stored:
+                raise StateConflictError(
+                    f"cannot record individual {row['iid']} of search {search_id}: its parent "
+                    f"{row['parent_iid']} is not stored"
+                )
 
     def _refuse_results(
         self, conn: Connection, search_id: int, params: list[dict[str, Any]]
