@@ -149,7 +149,7 @@ _MARK_RUNNING = (
 )
 _INSERT_INDIVIDUALS = insert(individuals)
 _STORED_IIDS = select(_I.iid).where(
-    _I.search_id == _param(_I.search_id), _I.iid.in_(bindparam("p_iids", expanding=True))
+    _I.search_id == _param(_I.search_id), _I.iid.in_(bindparam("p_parents", expanding=True))
 )
 _S = searches.c
 _LOCK_SEARCH = (
@@ -179,7 +179,17 @@ _SAVE_TURN = (
         best_iid=case((_BEATS_BEST, _TURN_BEST_IID), else_=_S.best_iid),
         updated_at=_param(_S.updated_at),
     )
-    .returning(_S.status, _S.lease_holder, _S.num_finished)
+    .returning(
+        _S.status,
+        _S.lease_holder,
+        _S.num_finished,
+        # How many of the parents of the turn's new individuals (those not among them) are
+        # stored: the store's parent check (migration 0004), without a round trip of its own.
+        select(func.count())
+        .where(_I.search_id == _param(_S.id), _I.iid.in_(bindparam("p_parents", expanding=True)))
+        .scalar_subquery()
+        .label("parents_stored"),
+    )
 )
 # Three index seeks (ix_fitness_cache_config_key_source), not a scan of the search's own entries.
 _F = fitness_cache.c
@@ -377,10 +387,19 @@ class SQLStore(SearchStore):
         handed_out = dict(running or {})
         attempts = _hand_out_new(search_id, rows, handed_out, now)
         finishing = len(results) + sum(r["status"] not in _UNFINISHED_VALUES for r in rows)
+        parents = {row["parent_iid"] for row in rows} - {row["iid"] for row in rows} - {None}
         with self._transaction(write=True) as conn:
             if results or rows or engine_state is not None:
                 search = self._save_turn(
-                    conn, search_id, lease_holder, results, len(rows), finishing, engine_state, now
+                    conn,
+                    search_id,
+                    lease_holder,
+                    results,
+                    len(rows),
+                    finishing,
+                    parents,
+                    engine_state,
+                    now,
                 )
             else:  # hand-outs alone: lock and check, change nothing
                 search = self._lock_search(conn, search_id, lease_holder)
@@ -399,7 +418,8 @@ class SQLStore(SearchStore):
                     seq += 1
                     row["finish_seq"] = seq
             if rows:
-                self._check_parents(conn, search_id, rows)
+                if search["parents_stored"] != len(parents):
+                    self._refuse_parents(conn, search_id, rows, parents)
                 conn.execute(_INSERT_INDIVIDUALS, rows)
             for iid, worker in handed_out.items():  # stored candidates handed out (again)
                 where = {"p_search_id": search_id, "p_iid": iid}
@@ -420,11 +440,13 @@ class SQLStore(SearchStore):
         results: Sequence[tuple[int, Evaluation]],
         added: int,
         finishing: int,
+        parents: set[int],
         engine_state: Mapping[str, Any] | None,
         now: datetime,
     ) -> RowMapping:
         """Updates the search's row for a turn (counters, best, engine state): the turn's first
-        statement, which locks the row; then checks the lease (a refusal rolls it back)."""
+        statement, which locks the row, and counts the stored `parents` of the new individuals; then
+        checks the lease (a refusal rolls it back)."""
         done = [
             (evaluation.fitness, iid)
             for iid, evaluation in results
@@ -435,6 +457,7 @@ class SQLStore(SearchStore):
             "p_id": search_id,
             "p_added": added,
             "p_finishing": finishing,
+            "p_parents": list(parents),
             "p_turn_best": best,
             "p_turn_best_iid": best_iid,
             "p_updated_at": now,
@@ -475,15 +498,14 @@ class SQLStore(SearchStore):
         inserted = {tuple(row) for row in conn.execute(self._put_if_absent, rows)}
         return tuple((h, k) for h, k, _ in entries if (h, k) not in inserted)
 
-    def _check_parents(self, conn: Connection, search_id: int, rows: list[dict[str, Any]]) -> None:
-        """Refuses new individuals whose parent is neither stored in the search nor among them
-        (one indexed read; the store's check since migration 0004 dropped the foreign key)."""
-        parents = {row["parent_iid"] for row in rows} - {row["iid"] for row in rows} - {None}
-        if not parents:
-            return
+    def _refuse_parents(
+        self, conn: Connection, search_id: int, rows: list[dict[str, Any]], parents: set[int]
+    ) -> NoReturn:
+        """Names the first new individual whose parent is neither stored in the search nor
+        among the new ones (the store's check since migration 0004 dropped the foreign key)."""
         stored = set(
             conn.execute(
-                _STORED_IIDS, {"p_search_id": search_id, "p_iids": list(parents)}
+                _STORED_IIDS, {"p_search_id": search_id, "p_parents": list(parents)}
             ).scalars()
         )
         for row in rows:
@@ -492,6 +514,7 @@ class SQLStore(SearchStore):
                     f"cannot record individual {row['iid']} of search {search_id}: its parent "
                     f"{row['parent_iid']} is not stored"
                 )
+        raise AssertionError("a parent was missing, yet every parent is stored")
 
     def _refuse_results(
         self, conn: Connection, search_id: int, params: list[dict[str, Any]]
