@@ -8,9 +8,11 @@ evaluations at a time, so that a changing load on a shared machine weighs on eac
 
 Nothing is trained. The fitness is a TOY, computed outside the timed calls: the L1 distance
 between the (op, width multiplier) counts of the child's lowered graph and those of Primer-EZ,
-starting from the Transformer seed. It gives the search a direction, as a real fitness does; with
-no direction at all (a random fitness) the population drifts to programs that are mostly dead
-code, where the mutator's light check retries far more often (see `attempts_per_child`).
+starting from the Transformer seed. It gives the search a direction, as a real fitness does.
+`--fitness random` draws it from the program's canonical hash instead (no direction, as
+controller_overhead.py's default landscape): the population then drifts to programs that are
+mostly dead code (a few live nodes; subprograms no live call reaches), where the mutator's
+light check retries far more often (see `attempts_per_child`) and most children are cache hits.
 
 Timed per candidate: `propose()`, plus `report()` for a TRAIN proposal, by the wall clock and by
 the thread's CPU time (the same on an idle machine; on a shared one the CPU time is the engine's
@@ -19,7 +21,7 @@ object:
 
     .venv/bin/python benchmarks/engine_throughput.py              # 25,000 evaluations per run
     .venv/bin/python benchmarks/engine_throughput.py --evaluations 2000    # a quick look
-        [--gate-preset tiny|paper] [--block 2500] [--out FILE]
+        [--fitness toy|random] [--gate-preset tiny|paper] [--block 2500] [--out FILE]
 
 Pure Python: no TensorFlow is imported.
 """
@@ -35,6 +37,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,7 @@ from primer_search.dna import DNA  # noqa: E402
 from primer_search.evolution import (  # noqa: E402
     EvolutionConfig,
     Outcome,
+    Proposal,
     ProposalKind,
     RegularizedEvolution,
 )
@@ -67,24 +71,37 @@ def op_profile(dna: DNA) -> Counter[tuple[str, int]]:
     return Counter((node.op, node.mult) for node in lower(dna).nodes)
 
 
-def toy_fitness(target: Counter[tuple[str, int]]):
-    def fitness(dna: DNA) -> float:
-        profile = op_profile(dna)
+def toy_fitness(target: Counter[tuple[str, int]]) -> Callable[[Proposal], float]:
+    def fitness(proposal: Proposal) -> float:
+        profile = op_profile(proposal.dna)
         return float(sum(abs(profile[k] - target[k]) for k in profile.keys() | target.keys()))
 
     return fitness
 
 
+def random_fitness(proposal: Proposal) -> float:
+    """In [3.4, 4.6), drawn from the program's canonical hash: the same program, the same value."""
+    return 3.4 + 1.2 * int(proposal.program_hash[:8], 16) / 16**8
+
+
+FITNESS = {
+    "toy": "toy: L1 distance of (op, width) counts of the lowered graph to Primer-EZ's",
+    "random": "random: drawn from the program's canonical hash (no direction)",
+}
+
+
 class Search:
     """One search, advanced a block of evaluations at a time; the engine's time per candidate."""
 
-    def __init__(self, population: int, tournament: int, gate: Gate, seed: int):
+    def __init__(self, population: int, tournament: int, gate: Gate, seed: int, fitness: str):
         config = EvolutionConfig(population_size=population, tournament_size=tournament, seed=seed)
         self.gate = TimedGate(gate)
         self.engine = RegularizedEvolution(
             load_seed("transformer"), config, gate=self.gate, cache_key="toy"
         )
-        self.fitness = toy_fitness(op_profile(load_seed("primer_ez")))
+        self.fitness = (
+            toy_fitness(op_profile(load_seed("primer_ez"))) if fitness == "toy" else random_fitness
+        )
         self.wall: list[int] = []  # ns per candidate, wall clock
         self.cpu: list[int] = []  # ns per candidate, CPU time of this thread (robust to load)
         self.attempts: list[int] = []  # attempts per mutated child (the light check's retries + 1)
@@ -101,7 +118,7 @@ class Search:
             if proposal.mutation is not None:
                 self.attempts.append(proposal.mutation.retries + 1)
             if proposal.kind is ProposalKind.TRAIN:
-                outcome = Outcome(fitness=self.fitness(proposal.dna))
+                outcome = Outcome(fitness=self.fitness(proposal))
                 wall_start, cpu_start = time.perf_counter_ns(), time.thread_time_ns()
                 engine.report(proposal.id, outcome)
                 wall_taken += time.perf_counter_ns() - wall_start
@@ -182,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--population", type=int, default=100)
     parser.add_argument("--tournament", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fitness", default="toy", choices=sorted(FITNESS))
     parser.add_argument("--gate-preset", default="tiny", choices=sorted(PRESETS))
     parser.add_argument(
         "--block", type=int, default=2500, help="evaluations per turn of the interleaved searches"
@@ -197,6 +215,7 @@ def main(argv: list[str] | None = None) -> None:
             args.tournament,
             accept_all if sizing is None else static_gate(PRESETS[args.gate_preset]),
             args.seed,
+            args.fitness,
         )
         for sizing in SIZINGS
     }
@@ -221,8 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     report = {
         "benchmark": "engine_throughput",
         "command": command,
-        "what": "RegularizedEvolution.propose + report only; toy fitness, computed untimed",
-        "fitness": "toy: L1 distance of (op, width) counts of the lowered graph to Primer-EZ's",
+        "what": "RegularizedEvolution.propose + report only; made-up fitness, computed untimed",
+        "fitness": FITNESS[args.fitness],
         "seed_dna": "transformer",
         "population": args.population,
         "tournament": args.tournament,
