@@ -444,9 +444,9 @@ class SQLStore(SearchStore):
         engine_state: Mapping[str, Any] | None,
         now: datetime,
     ) -> RowMapping:
-        """Updates the search's row for a turn (counters, best, engine state): the turn's first
-        statement, which locks the row, and counts the stored `parents` of the new individuals; then
-        checks the lease (a refusal rolls it back)."""
+        """Updates the search's row for a turn (counters, best, engine state) and counts the
+        stored `parents` of the new individuals: the turn's first statement, which locks the
+        row; then checks the lease (a refusal rolls it back)."""
         done = [
             (evaluation.fitness, iid)
             for iid, evaluation in results
