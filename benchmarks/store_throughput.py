@@ -116,10 +116,20 @@ def fill_population(store: SQLStore, size: int, rng: random.Random) -> tuple[int
     rows[-50:] = [
         {"b_iid": r["b_iid"], "b_status": "pending", "b_fitness": None} for r in rows[-50:]
     ]
+    # The finish order, as record_turn numbers it: 1, 2, ... for the final ones, None pending.
+    finished = 0
+    for row in rows:
+        final = row["b_status"] != "pending"
+        finished += final
+        row["b_seq"] = finished if final else None
     statement = (
         update(individuals)
         .where(individuals.c.search_id == sid, individuals.c.iid == bindparam("b_iid"))
-        .values(status=bindparam("b_status"), fitness=bindparam("b_fitness"))
+        .values(
+            status=bindparam("b_status"),
+            fitness=bindparam("b_fitness"),
+            finish_seq=bindparam("b_seq"),
+        )
     )
     with store._transaction(write=True) as conn:  # a benchmark shortcut past the interface
         conn.execute(statement, rows)
