@@ -128,31 +128,38 @@ def keep_artifact(path: Path) -> None:
 # -- the server ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def bound_socket() -> socket.socket:
+    """A TCP socket bound to a port of 127.0.0.1 the OS picked: handed to uvicorn, so no other
+    process can take the port between picking and serving."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """The app on 127.0.0.1 at a free port, in a thread; yields its base URL."""
+def serve(app: Any, sock: socket.socket | None = None) -> Iterator[str]:
+    """The app served by uvicorn in a thread on `sock` (by default a new `bound_socket()`);
+    yields its base URL. The socket is closed at the end."""
     import uvicorn
 
-    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="dashboard-server", daemon=True)
+    sock = sock or bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="test-server", daemon=True
+    )
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{config.port}"
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(10)
+        thread.join(30)
+        sock.close()
 
 
 # -- searches filled as a driver fills them --------------------------------------------------------

@@ -6,8 +6,6 @@ and its best individual's lineage reaches the seed.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
+from dashboard_support import bound_socket
+from dashboard_support import serve as serve_app
 from driver_support import (
     check_search_complete,
     micro_config,
@@ -44,27 +43,18 @@ BACKENDS = [
 
 @contextmanager
 def serve(store: Any, manager: DriverManager) -> Iterator[httpx.Client]:
-    """The app served by uvicorn in a thread, on a port the OS picked; a client for it. The
-    socket is bound here and handed to uvicorn, so no other process can take the port between."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    app = create_app(store, manager, Settings(port=port))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
+    """The app served by uvicorn in a thread (dashboard_support.serve) on a port the OS picked,
+    which its settings name; a client for it. The manager's drivers stop at the end."""
+    sock = bound_socket()
+    app = create_app(store, manager, Settings(port=sock.getsockname()[1]))
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}{API}", timeout=30) as client:
+        with (
+            serve_app(app, sock) as base,
+            httpx.Client(base_url=f"{base}{API}", timeout=30) as client,
+        ):
             yield client
     finally:
-        server.should_exit = True
-        thread.join(30)
         manager.shutdown(timeout=30)
-        sock.close()
 
 
 def wait_finished(client: httpx.Client, search_id: int, timeout: float = 240) -> dict[str, Any]:
