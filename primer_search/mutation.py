@@ -526,32 +526,26 @@ def change_bank(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | N
     c * 10^X + Y (X, Y ~ N(0, 1)), clipped to +-limits.max_abs_constant. Always applies; same
     graph when no live instruction reads the entry."""
     k = _index(rng, len(dna.constants) + len(dna.dims))
+    old: float | int
+    new: float | int | None
     if k < len(dna.constants):
-        old_c = dna.constants[k]
+        bank, index = "constants", k
+        old = dna.constants[index]
         x, y = float(rng.normal()), float(rng.normal())
-        new_c = float(
-            np.clip(old_c * 10.0**x + y, -limits.max_abs_constant, limits.max_abs_constant)
-        )
-        field = f"constants.{k}"
+        new = float(np.clip(old * 10.0**x + y, -limits.max_abs_constant, limits.max_abs_constant))
+    else:
+        bank, index = "dims", k - len(dna.constants)
+        old = dna.dims[index]
+        new = _pick(rng, [m for m in DIM_MULTIPLIERS if m != old])
+        assert new is not None
+    field = f"{bank}.{index}"
 
-        def build_constant() -> Mutation:
-            constants = dna.constants[:k] + (new_c,) + dna.constants[k + 1 :]
-            record = _record(type=MutationType.CHANGE_BANK, field=field, old=old_c, new=new_c)
-            return dna.model_copy(update={"constants": constants}), record
+    def build() -> Mutation:
+        values = getattr(dna, bank)
+        record = _record(type=MutationType.CHANGE_BANK, field=field, old=old, new=new)
+        return dna.model_copy(update={bank: (*values[:index], new, *values[index + 1 :])}), record
 
-        return Draft(MutationType.CHANGE_BANK, build_constant, field=field)
-    d = k - len(dna.constants)
-    old_d = dna.dims[d]
-    new_d = _pick(rng, [m for m in DIM_MULTIPLIERS if m != old_d])
-    assert new_d is not None
-    field = f"dims.{d}"
-
-    def build_dim() -> Mutation:
-        dims = dna.dims[:d] + (new_d,) + dna.dims[d + 1 :]
-        record = _record(type=MutationType.CHANGE_BANK, field=field, old=old_d, new=new_d)
-        return dna.model_copy(update={"dims": dims}), record
-
-    return Draft(MutationType.CHANGE_BANK, build_dim, field=field)
+    return Draft(MutationType.CHANGE_BANK, build, field=field)
 
 
 DRAWS: dict[MutationType, Callable[[DNA, np.random.Generator, Limits], Draft | None]] = {

@@ -55,3 +55,19 @@ def store(request, template, tmp_path):
         source = request.getfixturevalue("postgres_template_url")
     with opened_store(source, tmp_path) as opened:
         yield opened
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path):
+    """An empty database on each backend (PostgreSQL skipped without its URL), for migration
+    tests that build an old schema themselves."""
+    from store_support import POSTGRES_SKIP_REASON, postgres_schema, postgres_url
+
+    if request.param == "sqlite":
+        yield str(tmp_path / "old.db")
+        return
+    base = postgres_url()
+    if base is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    with postgres_schema(base) as url:
+        yield url

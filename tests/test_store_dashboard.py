@@ -6,9 +6,7 @@ against SQLite and PostgreSQL (when PRIMER_SEARCH_TEST_POSTGRES_URL is set)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,11 +14,8 @@ from alembic import command
 from sqlalchemy import insert
 from sqlalchemy.engine import URL
 from store_support import (
-    POSTGRES_SKIP_REASON,
     done,
     engine_state,
-    postgres_schema,
-    postgres_url,
     proposal,
     seed_dna,
     stopped,
@@ -284,18 +279,6 @@ def test_pages_of_given_members_only(store: SQLStore) -> None:
 
 
 # -- migration 0002 ------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str | URL]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "old.db")
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    with postgres_schema(base) as url:
-        yield url
 
 
 def _row(sid: int, iid: int, status: str, created: datetime, finished: datetime | None) -> dict:

@@ -10,7 +10,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
-from store_support import POSTGRES_SKIP_REASON, postgres_schema, postgres_url, seed_dna
+from store_support import (
+    POSTGRES_SKIP_REASON,
+    postgres_schema,
+    postgres_url,
+    seed_dna,
+)
 
 from service.store import (
     Evaluation,
@@ -175,20 +180,8 @@ def test_the_core_never_imports_the_service() -> None:
     assert offenders == []
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        yield database_url(tmp_path / "old.db")
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    with postgres_schema(base) as url:
-        yield url
-
-
 def test_migration_0004_keeps_the_rows_and_the_store_still_refuses_unknown_parents(
-    empty_database: Any,
+    empty_url: Any,
 ) -> None:
     """0004 drops the parent foreign key (the store checks parents instead): a database written
     at 0003 keeps its individuals, and downgrading brings the key back."""
@@ -203,7 +196,7 @@ def test_migration_0004_keeps_the_rows_and_the_store_still_refuses_unknown_paren
         keys = inspect(engine).get_foreign_keys("individuals")
         return [key["name"] for key in keys if key["referred_table"] == "individuals"]
 
-    engine = create_db_engine(empty_database)
+    engine = create_db_engine(empty_url)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), "0003")
     assert parent_keys(engine) == ["fk_individuals_parent"]
@@ -224,7 +217,7 @@ def test_migration_0004_keeps_the_rows_and_the_store_still_refuses_unknown_paren
             )
     upgrade_schema(engine)
     assert parent_keys(engine) == []
-    with SQLStore(empty_database) as store:
+    with SQLStore(empty_url) as store:
         assert [(i.iid, i.parent_iid) for i in store.list_individuals(1).items] == [
             (0, None),
             (1, 0),

@@ -148,10 +148,12 @@ _MARK_RUNNING = (
     .returning(_I.attempts)
 )
 _INSERT_INDIVIDUALS = insert(individuals)
-_STORED_IIDS = select(_I.iid).where(
-    _I.search_id == _param(_I.search_id), _I.iid.in_(bindparam("p_parents", expanding=True))
-)
 _S = searches.c
+# The stored individuals among the parents of a turn's new individuals (migration 0004).
+_STORED_PARENTS = (
+    _I.search_id == _param(_S.id),
+    _I.iid.in_(bindparam("p_parents", expanding=True)),
+)
 _LOCK_SEARCH = (
     select(_S.status, _S.lease_holder, _S.num_finished)
     .where(_S.id == _param(_S.id))
@@ -185,10 +187,7 @@ _SAVE_TURN = (
         _S.num_finished,
         # How many of the parents of the turn's new individuals (those not among them) are
         # stored: the store's parent check (migration 0004), without a round trip of its own.
-        select(func.count())
-        .where(_I.search_id == _param(_S.id), _I.iid.in_(bindparam("p_parents", expanding=True)))
-        .scalar_subquery()
-        .label("parents_stored"),
+        select(func.count()).where(*_STORED_PARENTS).scalar_subquery().label("parents_stored"),
     )
 )
 # Three index seeks (ix_fitness_cache_config_key_source), not a scan of the search's own entries.
@@ -505,7 +504,8 @@ class SQLStore(SearchStore):
         among the new ones (the store's check since migration 0004 dropped the foreign key)."""
         stored = set(
             conn.execute(
-                _STORED_IIDS, {"p_search_id": search_id, "p_parents": list(parents)}
+                select(_I.iid).where(*_STORED_PARENTS),
+                {"p_id": search_id, "p_parents": list(parents)},
             ).scalars()
         )
         for row in rows:
