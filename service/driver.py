@@ -3,18 +3,22 @@
     driver = SearchDriver(store, search_id, cache_dir=...)
     exit = driver.run()     # acquire the lease, drive to the end (or pause / stop), release
 
-One turn of the loop: heartbeat the lease; know the search's status (the API pauses and stops a
-search through the store); hand the free evaluators work (resubmitted candidates first, then new
-children of the engine); wait with `ray.wait` for an evaluation, with a timeout, and take every
-one that is back; report them to the engine. The turn's writes are ONE transaction
-(`record_turn`), made before the step it allows: the results that came back since the last
-turn, the new proposals, the hand-outs (each attempt counted before its evaluator gets it) and
-the fitness-cache entries of the results, with the engine state after all of it. So a process
-killed at any instant leaves a search that `run()` of another driver resumes: the engine
-restored from the store has the same pending proposals as the store, and those are resubmitted
-(see service/search_engine.py); results that were back but not yet written are simply
-evaluated again. Each write also reads the search's status under its row lock; a turn reads it
-on its own only when the last one read is older than STATUS_MAX_AGE (after a long wait).
+One turn of the loop: heartbeat the lease; submit the candidates of the turns written since
+the last one; know the search's status (the API pauses and stops a search through the store);
+hand the free evaluators work (resubmitted candidates first, then new children of the engine);
+wait with `ray.wait` for an evaluation, with a timeout, and take every one that is back; report
+them to the engine. The turn's writes are ONE transaction (`record_turn`): the results that came
+back since the last turn, the new proposals, the hand-outs (each attempt counted before its
+evaluator gets it) and the fitness-cache entries of the results, with the engine state after all
+of it. A thread of the driver writes the turns in order (service/turn_writer.py), so the driver
+collects and proposes while the database commits; but nothing a turn allows happens before it is
+committed: its candidates are submitted, its results reported to the progress callback, only
+then. So a process killed at any instant leaves a search that `run()` of another driver resumes:
+the engine restored from the store has the same pending proposals as the store, and those are
+resubmitted (see service/search_engine.py); results that were back but not yet written are
+simply evaluated again. Each write also reads the search's status under its row lock; a turn
+reads it on its own only when the last one read is older than STATUS_MAX_AGE (after a long
+wait).
 
 What counts as an evaluation: a TRAIN proposal that got its final result, DONE (trained the whole
 budget), STOPPED (at a hurdle) or FAILED (by itself, or out of attempts). CACHED and REJECTED
@@ -42,7 +46,8 @@ an ordinary FAILED result.
 
 One driver per search: the lease (store, base.py). Another live driver's lease makes `run()`
 refuse with LeaseHeldError naming it; a lease whose holder died expires after its TTL and is
-taken over; a driver that loses its lease stops at once without writing.
+taken over; a driver that loses its lease stops at once without writing. A driver whose write
+hangs (longer than a third of the TTL) stops renewing its lease, as a hung driver would.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ from service.store import (
     StoreError,
 )
 from service.store.fitness_cache import DriverFitnessCache
+from service.turn_writer import Turn, TurnWriter
 from workers.evaluator import EvaluationRequest, Evaluator, EvaluatorSetup
 from workers.pool import Completion, EvaluatorPool, EvaluatorStartError
 
@@ -93,6 +99,11 @@ MAX_SETTLED_PER_TURN = 200
 # pause or stop from the API stops the proposals within this (plus a turn), as a read every
 # turn would, but under load (a turn every few milliseconds) the writes' reads suffice.
 STATUS_MAX_AGE = 0.1
+# Seconds between looks for written turns while some are being written and evaluators are busy:
+# the driver waits on Ray and on the writer's thread, and can block on only one of them.
+WRITE_POLL_SECONDS = 0.001
+# Seconds a driver that ends waits for the turns it put to be written.
+CLOSE_WRITER_SECONDS = 60.0
 
 
 class LeaseHeldError(StateConflictError):
@@ -174,6 +185,8 @@ class SearchDriver:
         self._queue: deque[Proposal] = deque()  # candidates waiting for a free evaluator
         # Reported to the engine, written with the next turn's write.
         self._results: list[tuple[Proposal, Evaluation]] = []
+        self._writer: TurnWriter | None = None
+        self._reserved: set[int] = set()  # evaluator slots whose hand-out is being written
         self._status_seen: SearchStatus | None = None
         self._status_read_at = -math.inf  # time.monotonic() of the last status read
         self._cache: DriverFitnessCache | None = None
@@ -233,6 +246,8 @@ class SearchDriver:
                 self._fail(f"the driver crashed: {exc!r}")
             raise
         finally:
+            if self._writer is not None:
+                self._writer.close(CLOSE_WRITER_SECONDS)
             if pool is not None:
                 pool.shutdown()
             self._release()
@@ -253,23 +268,36 @@ class SearchDriver:
             cache=self._cache,
         )
         self._queue.extend(sorted(self.engine.pending, key=lambda p: p.id))
+        self._writer = TurnWriter(self.store, self.search_id, self.holder)
         self._report_progress()
         deadline = self._deadline(setup.config)
         while True:
             self._heartbeat()
+            self._apply_written(setup, pool)
             status = self._status()
             if status is None:
-                self._write(setup, pool, [], [])  # the results already back are kept
+                self._write(pool, [], [])  # the results already back are kept
+                self._writer.drain(CLOSE_WRITER_SECONDS)  # their candidates are not submitted
                 return self._stopped()
             may_propose = status is S.RUNNING and not _past(deadline)
-            self._fill(setup, pool, may_propose)
-            if not self._flights and not self._queue:
+            self._fill(pool, may_propose)
+            if not (self._flights or self._queue or self._reserved or self._writer.pending):
                 if status is S.PAUSED:
                     return DriverExit.PAUSED
-                if not may_propose or not self._budget_left(setup.config):
+                if not may_propose or not self._budget_left():
                     return self._finished()
-            for completion in pool.wait(self.poll_seconds):
-                self._collect(setup, completion)
+            self._wait(setup, pool)
+
+    def _wait(self, setup: SearchSetup, pool: EvaluatorPool) -> None:
+        """Waits for an evaluation to come back (collecting every one that has), or for a
+        turn being written to be committed."""
+        assert self._writer is not None
+        if self._writer.pending and not pool.busy:
+            self._writer.wait(self.poll_seconds)
+            return
+        timeout = WRITE_POLL_SECONDS if self._writer.pending else self.poll_seconds
+        for completion in pool.wait(timeout):
+            self._collect(setup, completion)
 
     def _status(self) -> SearchStatus | None:
         """RUNNING or PAUSED: go on (PAUSED: finish what is in flight); None: stop now. The
@@ -284,34 +312,33 @@ class SearchDriver:
     def _saw(self, status: SearchStatus) -> None:
         self._status_seen, self._status_read_at = status, time.monotonic()
 
-    def _fill(self, setup: SearchSetup, pool: EvaluatorPool, may_propose: bool) -> None:
-        """Hands every idle evaluator a candidate (a resubmitted one, else a new child), after
-        writing the turn."""
-        free = pool.idle()
-        new = self._propose(setup, len(free) - len(self._queue)) if may_propose else []
+    def _fill(self, pool: EvaluatorPool, may_propose: bool) -> None:
+        """Hands every idle evaluator a candidate (a resubmitted one, else a new child) in the
+        turn it puts to be written."""
+        free = [slot for slot in pool.idle() if slot not in self._reserved]
+        new = self._propose(len(free) - len(self._queue)) if may_propose else []
         handouts: list[tuple[int, Proposal]] = []
         while free and self._queue:
             handouts.append((free.pop(0), self._queue.popleft()))
         handouts += [(free.pop(0), p) for p in new if p.kind is ProposalKind.TRAIN]
-        self._write(setup, pool, new, handouts)
+        self._write(pool, new, handouts)
 
     def _write(
-        self,
-        setup: SearchSetup,
-        pool: EvaluatorPool,
-        proposals: list[Proposal],
-        handouts: list[tuple[int, Proposal]],
+        self, pool: EvaluatorPool, proposals: list[Proposal], handouts: list[tuple[int, Proposal]]
     ) -> None:
-        """The turn's one transaction (`record_turn`): the results reported since the last
-        write, with their cache entries, the new proposals, and the hand-outs, with the engine
-        state; then the candidates are submitted and the progress reported."""
-        assert self.engine is not None and self._cache is not None
+        """Puts the turn's one transaction (`record_turn`) to the writer: the results reported
+        since the last turn, with their cache entries, the new proposals, and the hand-outs
+        (their evaluators reserved until it is written), with the engine state now."""
+        assert self.engine is not None and self._cache is not None and self._writer is not None
         results, self._results = self._results, []
-        if results or proposals or handouts:
-            turn = self.store.record_turn(
-                self.search_id,
-                results=[(proposal.id, evaluation) for proposal, evaluation in results],
+        if not (results or proposals or handouts):
+            return
+        self._reserved.update(slot for slot, _ in handouts)
+        self._writer.put(
+            Turn(
+                results=results,
                 proposals=proposals,
+                handouts=handouts,
                 running={proposal.id: pool.worker(slot) for slot, proposal in handouts},
                 engine_state=(
                     self.engine.state_dict(include_programs=False)
@@ -319,28 +346,35 @@ class SearchDriver:
                     else None  # hand-outs alone (resubmissions) leave the engine as it was
                 ),
                 cache_entries=self._cache.take_unsaved(),
-                lease_holder=self.holder,
             )
-            self._cache.forget(turn.cache_kept)
-            self._saw(turn.status)
-            for slot, proposal in handouts:
-                self._submit(setup, pool, slot, proposal, turn.attempts[proposal.id])
-        for proposal, evaluation in results:
-            if evaluation.status is IndividualStatus.DONE and evaluation.fitness is not None:
-                self._best = min(evaluation.fitness, self._best or evaluation.fitness)
-            self._report_progress(proposal, evaluation)
-        for proposal in proposals:
-            if proposal.kind is not ProposalKind.TRAIN:
-                self._report_progress(proposal)
+        )
 
-    def _propose(self, setup: SearchSetup, wanted: int) -> list[Proposal]:
+    def _apply_written(self, setup: SearchSetup, pool: EvaluatorPool) -> None:
+        """What the turns written since allow: their candidates are submitted, and their
+        results and settled proposals reported (raises the error of a failed write)."""
+        assert self._cache is not None and self._writer is not None
+        for turn, record in self._writer.written():
+            self._cache.forget(record.cache_kept)
+            self._saw(record.status)
+            for slot, proposal in turn.handouts:
+                self._reserved.discard(slot)
+                self._submit(setup, pool, slot, proposal, record.attempts[proposal.id])
+            for proposal, evaluation in turn.results:
+                if evaluation.status is IndividualStatus.DONE and evaluation.fitness is not None:
+                    self._best = min(evaluation.fitness, self._best or evaluation.fitness)
+                self._report_progress(proposal, evaluation)
+            for proposal in turn.proposals:
+                if proposal.kind is not ProposalKind.TRAIN:
+                    self._report_progress(proposal)
+
+    def _propose(self, wanted: int) -> list[Proposal]:
         """Up to `wanted` new TRAIN proposals (and the settled ones made on the way); the turn's
         write records them with the engine state before any is submitted."""
         assert self.engine is not None
         proposals: list[Proposal] = []
         trained = settled = 0
         while trained < wanted and settled < MAX_SETTLED_PER_TURN:
-            if not self._budget_left(setup.config, extra=trained):
+            if not self._budget_left(extra=trained):
                 break
             proposal = self.engine.propose()
             if proposal is None:  # no parent yet: wait for a result
@@ -385,11 +419,15 @@ class SearchDriver:
 
     # -- budget, lease, status -------------------------------------------------------------------
 
-    def _budget_left(self, config: SearchConfig, extra: int = 0) -> bool:
-        if config.max_evaluations is None:
+    def _budget_left(self, extra: int = 0) -> bool:
+        if self._max_evaluations is None:
             return True
-        in_flight = len(self._flights) + len(self._queue) + extra
-        return self.evaluated + in_flight < config.max_evaluations
+        return self.evaluated + self._in_flight + extra < self._max_evaluations
+
+    @property
+    def _in_flight(self) -> int:
+        """Candidates handed out or waiting to be: submitted, being written, or queued."""
+        return len(self._flights) + len(self._reserved) + len(self._queue)
 
     @property
     def evaluated(self) -> int:
@@ -406,6 +444,8 @@ class SearchDriver:
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat < self.lease_ttl / 3:
             return
+        if self._writer is not None and self._writer.writing_for() > self.lease_ttl / 3:
+            return  # a write hangs: the lease lapses, as it would if the driver hung itself
         if not self.store.heartbeat(self.search_id, self.holder):
             raise LeaseLostError(f"search {self.search_id}: this driver's lease was taken over")
         self._last_heartbeat = time.monotonic()
@@ -498,7 +538,7 @@ class SearchDriver:
                 search_id=self.search_id,
                 evaluated=self.evaluated,
                 max_evaluations=self._max_evaluations,
-                in_flight=len(self._flights) + len(self._queue),
+                in_flight=self._in_flight,
                 failed=counters.failed,
                 cache_hits=counters.cache_hits,
                 rejected=counters.rejected,

@@ -1,0 +1,152 @@
+"""The driver's writes on a thread of their own (issue 5: >= 100 evaluations/s).
+
+    writer = TurnWriter(store, search_id, lease_holder)
+    writer.put(turn)                  # returns at once; the turn is written in order
+    for turn, record in writer.written():   # the turns committed since (raises a write's error)
+        ...                           # now their candidates may go to the evaluators
+    writer.close()                    # waits for the turns put, then ends the thread
+
+A driver's turn is one transaction (`SearchStore.record_turn`), and nothing it allows happens
+before it commits: its candidates are submitted, its results and settled proposals reported,
+only once `written()` returns it. But the driver need not wait for the commit: on PostgreSQL a
+turn is a few milliseconds of round trips and a flushed commit, in which the driver can collect
+the next result and propose the next children. So the driver puts its turns here, and a thread
+writes them one after the other, in the order they were put.
+
+If a write fails, the turns put after it are not written (each holds the engine state after the
+ones before it, so writing it alone would break the store's consistency); `written()` raises
+the error once the turns before it have been returned. The driver then stops as it would have,
+had it written the turn itself: a resumed driver continues from the last turn committed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from primer_search.evolution import Proposal
+from service.store import Evaluation, SearchStore
+from service.store.fitness_cache import CacheEntry
+from service.store.records import TurnRecord
+
+
+@dataclass(frozen=True)
+class Turn:
+    """What one `record_turn` writes, and the hand-outs it allows: (evaluator slot, proposal),
+    whose worker names are in `running`."""
+
+    results: Sequence[tuple[Proposal, Evaluation]]
+    proposals: Sequence[Proposal]
+    handouts: Sequence[tuple[int, Proposal]]
+    running: Mapping[int, str]
+    engine_state: Mapping[str, Any] | None
+    cache_entries: Sequence[CacheEntry] = field(default_factory=tuple)
+
+
+class TurnWriter:
+    def __init__(self, store: SearchStore, search_id: int, lease_holder: str):
+        self.store = store
+        self.search_id = search_id
+        self.lease_holder = lease_holder
+        self._todo: deque[Turn | None] = deque()
+        self._done: deque[tuple[Turn, TurnRecord]] = deque()
+        self._error: BaseException | None = None
+        self._unwritten = 0  # turns put and not yet written (or dropped after an error)
+        self._writing_since: float | None = None  # time.monotonic() when the write began
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(
+            target=self._run, name=f"turn-writer-{search_id}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Turns put whose write has not ended yet."""
+        return self._unwritten
+
+    def writing_for(self) -> float:
+        """Seconds the write under way has taken so far (0 if none is). The driver stops
+        renewing its lease when a write hangs, so that another driver can take over, as when
+        the driver itself hangs."""
+        since = self._writing_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def put(self, turn: Turn) -> None:
+        with self._changed:
+            if self._error is None:
+                self._unwritten += 1
+                self._todo.append(turn)
+                self._changed.notify_all()
+
+    def written(self) -> list[tuple[Turn, TurnRecord]]:
+        """The turns committed since the last call, in order, each with what its write read;
+        then, once every turn before it was returned, the error of a failed write."""
+        with self._changed:
+            done = list(self._done)
+            self._done.clear()
+            if not done and self._error is not None:
+                raise self._error
+        return done
+
+    def wait(self, timeout: float) -> None:
+        """Waits up to `timeout` seconds until a write ends (or none is pending)."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: bool(self._done) or self._error is not None or not self._unwritten,
+                timeout,
+            )
+
+    def drain(self, timeout: float | None = None) -> list[tuple[Turn, TurnRecord]]:
+        """Waits until every turn put has been written (up to `timeout` seconds), and returns
+        them as `written` does."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._unwritten, timeout)
+        return self.written()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Ends the thread once the turns put are written (up to `timeout` seconds); what they
+        allowed is not done (their candidates stay in the store, for the next driver)."""
+        with self._changed:
+            self._todo.append(None)
+            self._changed.notify_all()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: bool(self._todo))
+                turn = self._todo.popleft()
+            if turn is None:
+                return
+            self._writing_since = time.monotonic()
+            try:
+                record = self._write(turn)
+            except BaseException as exc:  # noqa: BLE001 (handed to the driver's thread)
+                self._writing_since = None
+                with self._changed:
+                    self._error = exc
+                    dropped = sum(t is not None for t in self._todo)
+                    self._todo = deque(t for t in self._todo if t is None)
+                    self._unwritten -= 1 + dropped
+                    self._changed.notify_all()
+                continue
+            self._writing_since = None
+            with self._changed:
+                self._done.append((turn, record))
+                self._unwritten -= 1
+                self._changed.notify_all()
+
+    def _write(self, turn: Turn) -> TurnRecord:
+        return self.store.record_turn(
+            self.search_id,
+            results=[(proposal.id, evaluation) for proposal, evaluation in turn.results],
+            proposals=turn.proposals,
+            running=turn.running,
+            engine_state=turn.engine_state,
+            cache_entries=turn.cache_entries,
+            lease_holder=self.lease_holder,
+        )
