@@ -42,6 +42,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import operator
 import statistics
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -317,8 +318,8 @@ class RegularizedEvolution:
         if self._failed_members:
             eligible = [m for m in eligible if m.fitness < WORST_FITNESS] or eligible
         size = min(self.config.tournament_size, len(eligible))
-        picks = self._rng.choice(len(eligible), size=size, replace=False)
-        return min((eligible[int(i)] for i in picks), key=lambda m: (m.fitness, m.id))
+        picks = self._rng.choice(len(eligible), size=size, replace=False).tolist()
+        return min([eligible[i] for i in picks], key=_RANK)
 
     def _mutate(self, dna: DNA, program_hash: str) -> tuple[DNA, MutationRecord, str]:
         # Every parent is the checked seed or a child the mutator checked: no need to re-check.
@@ -384,7 +385,7 @@ class RegularizedEvolution:
             ) from None
 
     def best(self) -> Member | None:
-        return min(self._population, key=lambda m: (m.fitness, m.id), default=None)
+        return min(self._population, key=_RANK, default=None)
 
     # -- persistence ---------------------------------------------------------------------------
 
@@ -408,14 +409,8 @@ class RegularizedEvolution:
         if self._owns_cache:
             assert isinstance(self.cache, MemoryFitnessCache)
             state["cache"] = [
-                [
-                    program_hash,
-                    key,
-                    value.fitness,
-                    _floats_to_json(value.hurdle_fitness),
-                    value.source_id,
-                ]
-                for (program_hash, key), value in self.cache.items()
+                [program_hash, key, fitness, _floats_to_json(hurdle_fitness), source_id]
+                for program_hash, key, fitness, hurdle_fitness, source_id in self.cache.rows()
             ]
         if include_programs:
             state["programs"] = {str(k): v.to_dict() for k, v in self._programs.items()}
@@ -501,6 +496,10 @@ class RegularizedEvolution:
                 "programs? pass them to from_state)"
             )
         return lookup[individual]
+
+
+# A member's rank in a tournament: the fittest, then the oldest (fitness, then id).
+_RANK = operator.attrgetter("fitness", "id")
 
 
 def _floats_to_json(values: tuple[float, ...]) -> list[float | str]:

@@ -33,19 +33,49 @@ class FitnessCache(Protocol):
         ...
 
 
+# A kept entry: (fitness, hurdle_fitness, source_id), CachedFitness's fields in order.
+PackedFitness = tuple[float, tuple[float, ...], int]
+
+
+def pack(value: CachedFitness) -> PackedFitness:
+    """A CachedFitness as a plain tuple, for caches that keep many (see MemoryFitnessCache)."""
+    return (value.fitness, value.hurdle_fitness, value.source_id)
+
+
+def unpack(entry: PackedFitness) -> CachedFitness:
+    """The CachedFitness a packed entry was made from (its fields were validated then)."""
+    fitness, hurdle_fitness, source_id = entry
+    return CachedFitness.model_construct(
+        fitness=fitness, hurdle_fitness=hurdle_fitness, source_id=source_id
+    )
+
+
 class MemoryFitnessCache:
+    """Entries are kept as plain tuples of numbers, not as CachedFitness models: a tuple of
+    atomic values leaves the garbage collector's books after its first pass, while a model (and
+    its fields-set) is tracked for as long as it lives. A search keeps one entry per evaluation,
+    and every full collection would walk them all (a stall of a tenth of a second at 25,000)."""
+
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], CachedFitness] = {}
+        self._entries: dict[tuple[str, str], PackedFitness] = {}
 
     def get(self, program_hash: str, config_key: str) -> CachedFitness | None:
-        return self._entries.get((program_hash, config_key))
+        entry = self._entries.get((program_hash, config_key))
+        return None if entry is None else unpack(entry)
 
     def put(self, program_hash: str, config_key: str, value: CachedFitness) -> None:
-        self._entries.setdefault((program_hash, config_key), value)
+        key = (program_hash, config_key)
+        if key not in self._entries:
+            self._entries[key] = pack(value)
 
     def items(self) -> Iterator[tuple[tuple[str, str], CachedFitness]]:
         """Every entry in insertion order, for saving the cache with an engine's state."""
-        return iter(self._entries.items())
+        return ((key, unpack(entry)) for key, entry in self._entries.items())
+
+    def rows(self) -> Iterator[tuple[str, str, float, tuple[float, ...], int]]:
+        """Every entry as (program hash, config key, fitness, hurdle fitness, source id), in
+        insertion order: what an engine's state saves, without a model per entry."""
+        return ((*key, *entry) for key, entry in self._entries.items())
 
     def __len__(self) -> int:
         return len(self._entries)

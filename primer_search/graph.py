@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from primer_search.dna import DNA, MAIN, Subprogram, live_instructions
+from primer_search.dna import DNA, MAIN, NUM_INPUTS, Subprogram, live_instructions
 from primer_search.identity_cache import IdentityCache
 from primer_search.ops import CALL, REGISTRY, Kind, WeightSpec, feature_width
 
@@ -78,51 +78,104 @@ class _Lowering:
         # _prune: constructing a frozen dataclass is the costliest step of a lowering.
         self.nodes: list[_RawNode] = [(INPUT, (), (), 0.0, 0, 1, None)]
         self.dna = dna
-        self.live: dict[int, list[bool]] = {}
+        self.steps: dict[int, tuple[_LiveStep, ...]] = {}
 
     def expand(self, s: int, inputs: tuple[int, int], scope: tuple[int, ...]) -> int:
-        nodes, dna, reads_of = self.nodes, self.dna, _READS
+        nodes, dna = self.nodes, self.dna
         constants, dims = dna.constants, dna.dims
-        sub = dna.subprograms[s]
-        live = self.live.get(s)
-        if live is None:
-            # Subprograms a mutation left alone are shared between parent and child.
-            live = self.live[s] = live_of(sub)
-        states: list[int] = list(inputs)
-        for i, inst in enumerate(sub.instructions):
-            if not live[i]:
-                states.append(-1)
-                continue
-            op = inst.op
-            a = states[inst.input1]
-            if op == CALL:
-                b, branch = states[inst.input2], inst.branch
+        steps = self.steps.get(s)
+        if steps is None:
+            steps = self.steps[s] = _steps_of(dna.subprograms[s], s)
+        # State k of the subprogram is the node states[k] (-1: a dead instruction's).
+        states = [*inputs, *[-1] * (steps[-1][0] - 1)]
+        for state, origin, op, input1, input2, kind, constant, dim, callee, branch in steps:
+            a = states[input1]
+            if kind == _CALL_STEP:
+                b = states[input2]
                 if branch == 1:
-                    states.append(self.expand(inst.callee, (a, b), scope))
+                    states[state] = self.expand(callee, (a, b), scope)
                     continue
                 inner = (branch, *scope)
-                nodes.append((ENTER, (a,), inner, 0.0, 0, branch, (s, i)))
+                nodes.append((ENTER, (a,), inner, 0.0, 0, branch, origin))
                 ea = eb = len(nodes) - 1
                 if b != a:
                     nodes.append((ENTER, (b,), inner, 0.0, 0, branch, None))
                     eb = ea + 1
-                result = self.expand(inst.callee, (ea, eb), inner)
-                nodes.append((EXIT, (result,), scope, 0.0, 0, branch, (s, i)))
+                result = self.expand(callee, (ea, eb), inner)
+                nodes.append((EXIT, (result,), scope, 0.0, 0, branch, origin))
             else:
-                binary, uses_constant, uses_dim, _weighted = reads_of.get(op) or op_reads(op)
                 nodes.append(
                     (
                         op,
-                        (a, states[inst.input2]) if binary else (a,),
+                        (a, states[input2]) if kind == _BINARY_STEP else (a,),
                         scope,
-                        constants[inst.constant] if uses_constant else 0.0,
-                        dims[inst.dim] if uses_dim else 0,
+                        constants[constant] if constant >= 0 else 0.0,
+                        dims[dim] if dim >= 0 else 0,
                         1,
-                        (s, i),
+                        origin,
                     )
                 )
-            states.append(len(nodes) - 1)
+            states[state] = len(nodes) - 1
         return states[-1]
+
+
+# What the lowering reads of one live instruction: (the state it makes, its origin (subprogram,
+# position), op, input1, input2, kind, the constants-bank index it reads or -1, the dims-bank
+# index it reads or -1, callee, branch).
+_LiveStep = tuple[int, tuple[int, int], str, int, int, int, int, int, int, int]
+_CALL_STEP, _UNARY_STEP, _BINARY_STEP = 0, 1, 2
+
+
+def _steps_of(sub: Subprogram, s: int) -> tuple[_LiveStep, ...]:
+    """The live instructions of `sub`, subprogram s of its DNA, as the lowering reads them,
+    remembered per subprogram: a child shares every subprogram its mutation left alone with its
+    parent, so the fields of its instructions and the needs of their ops are read once, and the
+    nodes share one origin tuple per instruction (fewer objects for the garbage collector)."""
+    known = _STEPS.peek(sub)
+    if known is None or known[0] != s:  # new, or the same object at another index
+        known = (s, _read_steps(sub, s))
+        _STEPS.put(sub, known)
+    return known[1]
+
+
+def _read_steps(sub: Subprogram, s: int) -> tuple[_LiveStep, ...]:
+    steps: list[_LiveStep] = []
+    for i, (inst, live) in enumerate(zip(sub.instructions, live_of(sub), strict=True)):
+        if not live:
+            continue
+        op, state, origin = inst.op, i + NUM_INPUTS, (s, i)
+        if op == CALL:
+            steps.append(
+                (
+                    state,
+                    origin,
+                    op,
+                    inst.input1,
+                    inst.input2,
+                    _CALL_STEP,
+                    -1,
+                    -1,
+                    inst.callee,
+                    inst.branch,
+                )
+            )
+            continue
+        binary, uses_constant, uses_dim, _weighted = op_reads(op)
+        steps.append(
+            (
+                state,
+                origin,
+                op,
+                inst.input1,
+                inst.input2,
+                _BINARY_STEP if binary else _UNARY_STEP,
+                inst.constant if uses_constant else -1,
+                inst.dim if uses_dim else -1,
+                0,
+                1,
+            )
+        )
+    return tuple(steps)
 
 
 class OpReads(NamedTuple):
@@ -330,9 +383,15 @@ def live_of(sub: Subprogram) -> list[bool]:
     return _LIVE.get(sub, live_instructions)
 
 
-_LOWERED: IdentityCache[DNA, Graph] = IdentityCache(256)
+# A lowering is asked for again within a few calls (the engine hashes a child, then its gate
+# sizes it; a caller may then compile it), never a population later: few graphs are kept, so
+# that each dies young. A graph is some hundred objects the garbage collector tracks (its Nodes
+# are named tuples, which it never untracks); kept for hundreds of children, they were most of
+# what each collection walked.
+_LOWERED: IdentityCache[DNA, Graph] = IdentityCache(4)
 _LIVE: IdentityCache[Subprogram, list[bool]] = IdentityCache(1024)
-_PLANS: IdentityCache[Graph, _Plan] = IdentityCache(256)
+_STEPS: IdentityCache[Subprogram, tuple[int, tuple[_LiveStep, ...]]] = IdentityCache(1024)
+_PLANS: IdentityCache[Graph, _Plan] = IdentityCache(4)
 
 
 def output_width(shapes: Shapes, graph: Graph) -> int:

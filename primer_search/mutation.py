@@ -58,7 +58,7 @@ import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, field_validator
@@ -373,10 +373,11 @@ def _check_child(child: DNA, limits: Limits, record: MutationRecord) -> None:
 # that the light check discards a change to dead code without building it (_neutral).
 
 
-@dataclass(frozen=True, slots=True)
-class Draft:
+class Draft(NamedTuple):
     """A drawn mutation: where it changes the parent (what _neutral reads; `spliced` is the
-    input1 of an inserted instruction) and `build`, which makes the child and its record."""
+    input1 of an inserted instruction) and `build`, which makes the child and its record. A
+    named tuple: the light check makes one per attempt, and a frozen dataclass costs several
+    times as much to build."""
 
     type: MutationType
     build: Callable[[], Mutation]
@@ -392,7 +393,7 @@ def delete_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Dr
     input1. No-op (None) when every subprogram has one instruction; the child computes the same
     graph when the instruction was dead."""
     subs = dna.subprograms
-    s = _pick(rng, [s for s, sub in enumerate(subs) if len(sub.instructions) >= 2])
+    s = _pick(rng, _budget(dna).pairable)
     if s is None:
         return None
     i = _index(rng, len(subs[s].instructions))
@@ -412,26 +413,20 @@ def insert_instruction(dna: DNA, rng: np.random.Generator, limits: Limits) -> Dr
     instruction limit leaves no room; same graph when the new state is never read."""
     subs = dna.subprograms
     budget = _budget(dna)
-    s = _pick(
-        rng,
-        [
-            s
-            for s, sub in enumerate(subs)
-            if len(sub.instructions) < limits.max_instructions and budget.fits_primitive(s, limits)
-        ],
-    )
+    s = _pick(rng, budget.insertable(limits))
     if s is None:
         return None
     i = _index(rng, len(subs[s].instructions) + 1)
-    new = _random_instruction(dna, budget, s, i, rng, limits)
+    fields = _random_fields(dna, budget, s, i, 0, rng, limits)
 
     def build() -> Mutation:
+        new = Instruction(**fields)
         record = _record(
             type=MutationType.INSERT, subprogram=s, instruction=i, new=new.model_dump()
         )
         return _replace(dna, s, _insert_at(list(subs[s].instructions), i, new)), record
 
-    return Draft(MutationType.INSERT, build, s, i, spliced=new.input1)
+    return Draft(MutationType.INSERT, build, s, i, spliced=fields["input1"])
 
 
 def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
@@ -442,9 +437,11 @@ def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Dra
     insts = subs[s].instructions
     i = _index(rng, len(insts))
     j = _index(rng, len(insts))  # a position among the len - 1 left, the end included
-    new = _random_instruction(dna, _budget_without(dna, s, i), s, j, rng, limits)
+    budget = _budget(dna)
+    fields = _random_fields(dna, budget, s, j, budget.resolved(insts[i]), rng, limits)
 
     def build() -> Mutation:
+        new = Instruction(**fields)
         record = _record(
             type=MutationType.DELETE_AND_INSERT,
             subprogram=s,
@@ -455,7 +452,7 @@ def delete_and_insert(dna: DNA, rng: np.random.Generator, limits: Limits) -> Dra
         )
         return _replace(dna, s, _insert_at(_delete_at(list(insts), i), j, new)), record
 
-    return Draft(MutationType.DELETE_AND_INSERT, build, s, i, j, spliced=new.input1)
+    return Draft(MutationType.DELETE_AND_INSERT, build, s, i, j, spliced=fields["input1"])
 
 
 def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | None:
@@ -467,15 +464,9 @@ def change_field(dna: DNA, rng: np.random.Generator, limits: Limits) -> Draft | 
     s = _index(rng, len(subs))
     i = _index(rng, len(subs[s].instructions))
     inst = subs[s].instructions[i]
-    choices = {
-        name: values
-        for name in FIELDS
-        if (name == "op" or name in REGISTRY[inst.op].uses)
-        and (values := _field_values(dna, budget, s, i, name, limits))
-    }
-    name = _pick(rng, list(choices))
+    name = _pick(rng, _changeable(dna, budget, s, i, limits))
     assert name is not None, "input1 always has another valid state"
-    value = _pick(rng, choices[name])
+    value = _pick(rng, _field_values(dna, budget, s, i, name, limits))
 
     def build() -> Mutation:
         insts = list(subs[s].instructions)
@@ -498,7 +489,7 @@ def swap_instructions(dna: DNA, rng: np.random.Generator, limits: Limits) -> Dra
     in an unchanged wiring (module docstring). No-op (None) when every subprogram has one
     instruction; same graph when both are dead or their operations are equal."""
     subs = dna.subprograms
-    s = _pick(rng, [s for s, sub in enumerate(subs) if len(sub.instructions) >= 2])
+    s = _pick(rng, _budget(dna).pairable)
     if s is None:
         return None
     i, j = sorted(int(k) for k in rng.choice(len(subs[s].instructions), size=2, replace=False))
@@ -624,8 +615,13 @@ class _Budget:
     expansions: tuple[int, ...]
     nested: tuple[int, ...]
     into: tuple[int, ...]
-    # calls(): the new calls that fit, by (s, the two limits they depend on)
-    _calls: dict[tuple[int, int, int], list[tuple[int, int]]] = dataclasses.field(
+    lengths: tuple[int, ...]  # instructions of each subprogram
+    # calls(): the new calls that fit, by (s, freed, the two limits they depend on)
+    _calls: dict[tuple[int, int, int, int], list[tuple[int, int]]] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )
+    # insertable(): by the two limits it depends on
+    _insertable: dict[tuple[int, int], list[int]] = dataclasses.field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -647,7 +643,31 @@ class _Budget:
                     expansions[inst.callee] += expansions[s]
                     if into[s]:
                         into[inst.callee] = max(into[inst.callee], into[s] * inst.branch)
-        return cls(tuple(counts), tuple(expansions), tuple(nested), tuple(into))
+        lengths = tuple(len(instructions) for instructions in program)
+        return cls(tuple(counts), tuple(expansions), tuple(nested), tuple(into), lengths)
+
+    @functools.cached_property
+    def pairable(self) -> list[int]:
+        """The subprograms of 2 or more instructions, which delete and swap pick among (do not
+        modify the list)."""
+        return [s for s, length in enumerate(self.lengths) if length >= 2]
+
+    def insertable(self, limits: Limits) -> list[int]:
+        """The subprograms an instruction can be inserted into under `limits` (do not modify
+        the list), remembered like calls()."""
+        key = (limits.max_instructions, limits.max_resolved_instructions)
+        found = self._insertable.get(key)
+        if found is None:
+            found = self._insertable[key] = [
+                s
+                for s, length in enumerate(self.lengths)
+                if length < limits.max_instructions and self.fits_primitive(s, limits)
+            ]
+        return found
+
+    def resolved(self, inst: Instruction) -> int:
+        """The resolved instructions `inst` counts per expansion of its subprogram."""
+        return self.counts[inst.callee] if inst.op == CALL else 1
 
     def fits_primitive(self, s: int, limits: Limits) -> bool:
         return self.counts[MAIN] + self.expansions[s] <= limits.max_resolved_instructions
@@ -659,17 +679,23 @@ class _Budget:
         product = self.into[s] * branch * self.nested[callee]
         return resolved <= limits.max_resolved_instructions and product <= limits.max_branch_product
 
-    def calls(self, s: int, limits: Limits) -> list[tuple[int, int]]:
-        """The (callee, branch) pairs of a new call in s that fit (do not modify the list),
-        remembered: the light check draws many instructions into one parent."""
-        key = (s, limits.max_resolved_instructions, limits.max_branch_product)
+    def calls(self, s: int, limits: Limits, freed: int = 0) -> list[tuple[int, int]]:
+        """The (callee, branch) pairs of a new call in s that fit (do not modify the list) once
+        something counting `freed` resolved instructions per expansion of s is gone, remembered:
+        the light check draws many instructions into one parent.
+
+        With `freed` the resolved count of an instruction of s, these are the calls that fit the
+        program without it (delete-and-insert): removing it leaves every callee (all higher than
+        s), the expansions of s and the chains into s as they were, and takes `freed` times the
+        expansions of s off MAIN's count, which is what fits_call subtracts."""
+        key = (s, freed, limits.max_resolved_instructions, limits.max_branch_product)
         found = self._calls.get(key)
         if found is None:
             found = self._calls[key] = [
                 (c, b)
                 for c in range(s + 1, len(self.counts))
                 for b in BRANCHES
-                if self.fits_call(s, c, b, 0, limits)
+                if self.fits_call(s, c, b, freed, limits)
             ]
         return found
 
@@ -680,20 +706,7 @@ def _budget(dna: DNA) -> _Budget:
     return _BUDGETS.get(dna, lambda d: _Budget.of([sub.instructions for sub in d.subprograms]))
 
 
-def _budget_without(dna: DNA, s: int, i: int) -> _Budget:
-    """The budget of `dna` less instruction i of subprogram s, remembered. It reads ops, callees
-    and branches, which the deletion's renumbering of inputs leaves alone."""
-    known = _BUDGETS_WITHOUT.get(dna, lambda _: {})
-    budget = known.get((s, i))
-    if budget is None:
-        program = [sub.instructions for sub in dna.subprograms]
-        program[s] = program[s][:i] + program[s][i + 1 :]
-        budget = known[(s, i)] = _Budget.of(program)
-    return budget
-
-
 _BUDGETS: IdentityCache[DNA, _Budget] = IdentityCache(64)
-_BUDGETS_WITHOUT: IdentityCache[DNA, dict[tuple[int, int], _Budget]] = IdentityCache(64)
 
 
 def _field_values(
@@ -728,37 +741,61 @@ def _field_values(
     return [v for v in candidates if v != current]
 
 
+def _changeable(dna: DNA, budget: _Budget, s: int, i: int, limits: Limits) -> list[str]:
+    """The fields of instruction (s, i) that change_field may change: the op and each field it
+    reads whose _field_values are not empty, in FIELDS order. Only a call's branch and callee
+    need their values listed to know; the others always have another value in a valid DNA,
+    except a bank index in a bank of one entry (the light check asks for most instructions of a
+    parent, and listing the values of every field was most of a change_field draw)."""
+    uses = REGISTRY[dna.subprograms[s].instructions[i].op].uses
+    changeable = []
+    for name in FIELDS:
+        if name == "op" or (name in ("input1", "input2") and name in uses):
+            changeable.append(name)  # another op; another of the i + 2 >= 2 states
+        elif name not in uses:
+            continue
+        elif name == "constant" or name == "dim":
+            if len(dna.constants if name == "constant" else dna.dims) > 1:
+                changeable.append(name)
+        elif _field_values(dna, budget, s, i, name, limits):  # a call's branch, callee
+            changeable.append(name)
+    return changeable
+
+
 def _valid_call(
     dna: DNA, s: int, callee: int, branch: int, budget: _Budget, freed: int, limits: Limits
 ) -> bool:
     return s < callee < len(dna.subprograms) and budget.fits_call(s, callee, branch, freed, limits)
 
 
-def _random_instruction(
+def _random_fields(
     dna: DNA,
     budget: _Budget,
     s: int,
     i: int,
+    freed: int,
     rng: np.random.Generator,
     limits: Limits,
-) -> Instruction:
-    """An instruction for position i of subprogram s with every field drawn uniformly among the
-    values valid there; `budget` is that of the program it goes into (`dna`'s, or `dna`'s less
-    a deleted instruction). Assumes a primitive fits the resolved-instruction limit."""
-    calls = budget.calls(s, limits)
-    op = _pick(rng, list(OPS) if calls else list(PRIMITIVES))
+) -> dict[str, Any]:
+    """The fields of an instruction for position i of subprogram s, each drawn uniformly among
+    the values valid there, in a program `freed` resolved instructions per expansion of s
+    smaller than `dna` (budget: `dna`'s; freed: 0, or what a deleted instruction counted).
+    Assumes a primitive fits the resolved-instruction limit. Fields, not an Instruction: the
+    light check mostly discards the draw, and only a built child needs the validated model."""
+    calls = budget.calls(s, limits, freed)
+    op = _pick(rng, OPS if calls else PRIMITIVES)
     assert op is not None
     states = i + NUM_INPUTS
     callee, branch = calls[_index(rng, len(calls))] if calls else (0, 1)
-    return Instruction(
-        op=op,
-        input1=_index(rng, states),
-        input2=_index(rng, states),
-        constant=_index(rng, len(dna.constants)),
-        dim=_index(rng, len(dna.dims)),
-        branch=branch,
-        callee=callee,
-    )
+    return {
+        "op": op,
+        "input1": _index(rng, states),
+        "input2": _index(rng, states),
+        "constant": _index(rng, len(dna.constants)),
+        "dim": _index(rng, len(dna.dims)),
+        "branch": branch,
+        "callee": callee,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

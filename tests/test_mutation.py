@@ -369,3 +369,33 @@ def test_invalid_parent_is_rejected():
     bad = DNA(subprograms=(Subprogram(instructions=(Instruction(op="ADD", input1=5),)),))
     with pytest.raises(DNAValidationError, match="input1"):
         mutate(bad, np.random.default_rng(0))
+
+
+def test_budget_shortcuts_match_their_definitions():
+    """The per-parent shortcuts of the draws list what their plain definitions list: the calls
+    that fit once an instruction is deleted (delete-and-insert) are those of the program without
+    it, and the fields change_field may change are those with another valid value. Tight limits
+    too, so that some calls do not fit."""
+    from primer_search.mutation import FIELDS, _Budget, _budget, _changeable, _field_values
+
+    tight = Limits(max_resolved_instructions=60, max_branch_product=8)
+    checked = 0
+    for dna in parents(11, per_seed=6):
+        budget = _budget(dna)
+        program = [sub.instructions for sub in dna.subprograms]
+        assert budget.pairable == [s for s, insts in enumerate(program) if len(insts) >= 2]
+        for s, insts in enumerate(program):
+            for i, inst in enumerate(insts):
+                without = [*program[:s], insts[:i] + insts[i + 1 :], *program[s + 1 :]]
+                for limits in (LIMITS, tight):
+                    expected = _Budget.of(without).calls(s, limits)
+                    assert budget.calls(s, limits, budget.resolved(inst)) == expected
+                    uses = REGISTRY[inst.op].uses
+                    assert _changeable(dna, budget, s, i, limits) == [
+                        name
+                        for name in FIELDS
+                        if (name == "op" or name in uses)
+                        and _field_values(dna, budget, s, i, name, limits)
+                    ]
+                    checked += 1
+    assert checked > 1000
