@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from primer_search.fitness_cache import CachedFitness
+from primer_search.fitness_cache import CachedFitness, PackedFitness, pack, unpack
 
 if TYPE_CHECKING:
     from service.store.base import SearchStore
@@ -58,24 +58,28 @@ class DriverFitnessCache:
         self.store = store
         self.search_id = search_id
         self.recheck_seconds = recheck_seconds
-        self._known: dict[tuple[str, str], CachedFitness] = {}
+        # Packed (primer_search.fitness_cache.pack): a driver keeps one per evaluation.
+        self._known: dict[tuple[str, str], PackedFitness] = {}
         self._unsaved: list[CacheEntry] = []
         # Per config key: whether another search shares it, and when that was asked (monotonic).
         self._shared: dict[str, tuple[bool, float]] = {}
 
     def get(self, program_hash: str, config_key: str) -> CachedFitness | None:
         self._open(config_key)
-        value = self._known.get((program_hash, config_key))
-        if value is None and self._may_be_elsewhere(config_key):
-            value = self.store.cache_get(program_hash, config_key)
-            if value is not None:
-                self._known[(program_hash, config_key)] = value
+        known = self._known.get((program_hash, config_key))
+        if known is not None:
+            return unpack(known)
+        if not self._may_be_elsewhere(config_key):
+            return None
+        value = self.store.cache_get(program_hash, config_key)
+        if value is not None:
+            self._known[(program_hash, config_key)] = pack(value)
         return value
 
     def put(self, program_hash: str, config_key: str, value: CachedFitness) -> None:
         self._open(config_key)
         if (program_hash, config_key) not in self._known:
-            self._known[(program_hash, config_key)] = value
+            self._known[(program_hash, config_key)] = pack(value)
             self._unsaved.append((program_hash, config_key, value))
 
     def take_unsaved(self) -> list[CacheEntry]:
@@ -92,7 +96,7 @@ class DriverFitnessCache:
         if config_key in self._shared:
             return
         for program_hash, value in self.store.cache_entries(config_key, self.search_id).items():
-            self._known.setdefault((program_hash, config_key), value)
+            self._known.setdefault((program_hash, config_key), pack(value))
         self._ask_shared(config_key)
 
     def _may_be_elsewhere(self, config_key: str) -> bool:
