@@ -35,7 +35,9 @@ Each search has a database of its own, so none finds another's programs in the f
 like any search alone on its training configuration, the driver then looks up a new program in
 its own memory, not in the store (DriverFitnessCache). The driver writes once per turn
 (`record_turn`: the results back, the new proposals and the hand-outs in one transaction), so
-`store_calls_per_evaluation` shows fewer than one call when a turn brings several results.
+`store_calls_per_evaluation` shows fewer than one call when a turn brings several results. Its
+writer thread makes those calls (service/turn_writer.py), so their time overlaps the driver's
+own: `store_ms` is time on that thread, not time the driver waited.
 Targets (issue 5): >= 100 evaluations/s, p95 < 100 ms. Prints JSON (`--out FILE` writes it too).
 """
 

@@ -13,6 +13,13 @@ turn is a few milliseconds of round trips and a flushed commit, in which the dri
 the next result and propose the next children. So the driver puts its turns here, and a thread
 writes them one after the other, in the order they were put.
 
+Turns that wait together are written together, in one `record_turn` (at most MAX_MERGED): the
+results of all of them, their proposals, hand-outs and cache entries, with the engine state of
+the last. That is what the driver did when it wrote each turn itself: the results that came back
+during a write went into the next one. It keeps the commits per evaluation low with many
+evaluators. (The search's finish order then numbers the results of the turns before their
+settled proposals, as within one turn.)
+
 If a write fails, the turns put after it are not written (each holds the engine state after the
 ones before it, so writing it alone would break the store's consistency); `written()` raises
 the error once the turns before it have been returned. The driver then stops as it would have,
@@ -32,6 +39,9 @@ from primer_search.evolution import Proposal
 from service.store import Evaluation, SearchStore
 from service.store.fitness_cache import CacheEntry
 from service.store.records import TurnRecord
+
+# Turns written in one transaction at most.
+MAX_MERGED = 32
 
 
 @dataclass(frozen=True)
@@ -119,34 +129,59 @@ class TurnWriter:
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: bool(self._todo))
-                turn = self._todo.popleft()
-            if turn is None:
-                return
+                turns = self._next_turns()
+            if not turns:
+                return  # None: closed
             self._writing_since = time.monotonic()
             try:
-                record = self._write(turn)
+                record = self._write(turns)
             except BaseException as exc:  # noqa: BLE001 (handed to the driver's thread)
                 self._writing_since = None
                 with self._changed:
                     self._error = exc
                     dropped = sum(t is not None for t in self._todo)
                     self._todo = deque(t for t in self._todo if t is None)
-                    self._unwritten -= 1 + dropped
+                    self._unwritten -= len(turns) + dropped
                     self._changed.notify_all()
                 continue
             self._writing_since = None
             with self._changed:
-                self._done.append((turn, record))
-                self._unwritten -= 1
+                self._done.extend((turn, record) for turn in turns)
+                self._unwritten -= len(turns)
                 self._changed.notify_all()
 
-    def _write(self, turn: Turn) -> TurnRecord:
+    def _next_turns(self) -> list[Turn]:
+        """The turns to write next, in order: those waiting, up to MAX_MERGED, and up to the
+        first that names an individual one of them proposes (its result, or a hand-out as a
+        stored candidate, needs the row first; the driver submits a candidate only after its
+        turn was written, so this is a safeguard). None waiting before `close`: []."""
+        turns: list[Turn] = []
+        proposed: set[int] = set()
+        while self._todo and len(turns) < MAX_MERGED:
+            turn = self._todo[0]
+            if turn is None:
+                break
+            named = {p.id for p, _ in turn.results} | (turn.running.keys() - _ids(turn.proposals))
+            if turns and named & proposed:
+                break
+            turns.append(turn)
+            proposed |= _ids(turn.proposals)
+            self._todo.popleft()
+        return turns
+
+    def _write(self, turns: list[Turn]) -> TurnRecord:
+        """Writes `turns` in one transaction: what they hold, with the last engine state."""
+        states = [turn.engine_state for turn in turns if turn.engine_state is not None]
         return self.store.record_turn(
             self.search_id,
-            results=[(proposal.id, evaluation) for proposal, evaluation in turn.results],
-            proposals=turn.proposals,
-            running=turn.running,
-            engine_state=turn.engine_state,
-            cache_entries=turn.cache_entries,
+            results=[(p.id, evaluation) for turn in turns for p, evaluation in turn.results],
+            proposals=[proposal for turn in turns for proposal in turn.proposals],
+            running={iid: worker for turn in turns for iid, worker in turn.running.items()},
+            engine_state=states[-1] if states else None,
+            cache_entries=[entry for turn in turns for entry in turn.cache_entries],
             lease_holder=self.lease_holder,
         )
+
+
+def _ids(proposals: Sequence[Proposal]) -> set[int]:
+    return {proposal.id for proposal in proposals}

@@ -59,7 +59,9 @@ def test_turns_are_written_in_order_and_returned_once(store: SQLStore) -> None:
         writer.put(turn)
     written = writer.drain(30)
     assert [turn for turn, _ in written] == turns and writer.pending == 0
-    assert [record.attempts for _, record in written] == [{0: 1}, {}, {3: 1}]
+    # Each turn's hand-outs have their attempt counts in its record (turns written together
+    # share one record).
+    assert [record.attempts[iid] for (turn, record) in written for iid in turn.running] == [1, 1]
     assert writer.written() == []  # each is returned once
     writer.close(30)
     assert store.get_engine_state(search_id) == engine_state(3)
@@ -69,18 +71,23 @@ def test_turns_are_written_in_order_and_returned_once(store: SQLStore) -> None:
 
 
 def test_a_failed_write_stops_the_writes_after_it(store: SQLStore) -> None:
-    """The turn naming an unknown individual fails; the turn after it holds an engine state
-    that depends on it, so it is not written; the error comes after the turns before it."""
+    """The turn naming an unknown individual fails; the turn put while it was being written
+    holds an engine state that depends on it, so it is not written; the error comes after the
+    turns before it."""
     search_id = new_search(store)
-    writer = TurnWriter(store, search_id, HOLDER)
+    stalling = StallingStore(store, stall_on=2)
+    writer = TurnWriter(stalling, search_id, HOLDER)  # type: ignore[arg-type]
     good, bad, after = proposals_turn(0, 2, 1), result_turn(7, 3.0, 2), proposals_turn(2, 1, 3)
-    for turn in (good, bad, after):
-        writer.put(turn)
-    writer.wait(30)
-    first = writer.drain(30)
-    assert [turn for turn, _ in first] == [good]
+    writer.put(good)
+    writer.wait(30)  # written alone
+    writer.put(bad)
+    assert stalling.stalled.wait(30)
+    writer.put(after)
+    stalling.release.set()
+    assert [turn for turn, _ in writer.drain(30)] == [good]
     with pytest.raises(NotFoundError, match="individual 7"):
         writer.written()
+    assert stalling.calls == 2  # `after` was dropped, not written
     writer.put(proposals_turn(3, 1, 4))  # ignored once a write failed
     assert writer.pending == 0
     writer.close(30)
@@ -89,15 +96,21 @@ def test_a_failed_write_stops_the_writes_after_it(store: SQLStore) -> None:
 
 
 class StallingStore:
-    """The store, with `record_turn` held until the test releases it."""
+    """The store, with its `stall_on`-th `record_turn` held until the test releases it."""
 
-    def __init__(self, store: SQLStore):
+    def __init__(self, store: SQLStore, stall_on: int = 1):
         self._store = store
-        self.entered, self.release = threading.Event(), threading.Event()
+        self.stall_on = stall_on
+        self.entered, self.stalled = threading.Event(), threading.Event()
+        self.release = threading.Event()
+        self.calls = 0
 
     def record_turn(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
         self.entered.set()
-        assert self.release.wait(30)
+        if self.calls == self.stall_on:
+            self.stalled.set()
+            assert self.release.wait(30)
         return self._store.record_turn(*args, **kwargs)
 
 
@@ -114,3 +127,26 @@ def test_a_hanging_write_shows_in_writing_for(store: SQLStore) -> None:
     stalling.release.set()
     assert len(writer.drain(30)) == 1 and writer.writing_for() == 0.0
     writer.close(30)
+
+
+def test_turns_that_wait_together_are_written_in_one_transaction(store: SQLStore) -> None:
+    """While a write hangs, three turns queue up: they are written in one `record_turn`, each
+    returned with its record, and the store ends as after writing them one by one."""
+    search_id = new_search(store)
+    stalling = StallingStore(store)
+    writer = TurnWriter(stalling, search_id, HOLDER)  # type: ignore[arg-type]
+    first = proposals_turn(0, 2, 1)
+    writer.put(first)
+    assert stalling.entered.wait(30)
+    later = [result_turn(0, 3.5, 2), proposals_turn(2, 1, 3), proposals_turn(3, 1, 4)]
+    for turn in later:
+        writer.put(turn)
+    stalling.release.set()
+    written = writer.drain(30)
+    writer.close(30)
+    assert [turn for turn, _ in written] == [first, *later] and stalling.calls == 2
+    assert written[0][1].attempts == {0: 1} and written[3][1].attempts == {2: 1, 3: 1}
+    assert store.get_engine_state(search_id) == engine_state(4)
+    S = IndividualStatus
+    statuses = [i.status for i in store.list_individuals(search_id).items]
+    assert statuses == [S.DONE, S.PENDING, S.RUNNING, S.RUNNING]
