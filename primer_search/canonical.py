@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Sequence
 from typing import Any
 
 from primer_search.dna import DNA
@@ -39,66 +38,76 @@ def _walk(graph: Graph, form: list[list[Any]] | None) -> str:
     A node's digest is the SHA-256 of the JSON list [op, input digests, scope, *own fields],
     own fields being the branch (ENTER, EXIT) or the bank value the op reads, its dims-bank
     multiplier and its weight serial. Serial numbers follow an iterative post-order walk from
-    the output: inputs in order, then the node, which is digested as it is emitted."""
+    the output: inputs in order, then the node."""
     nodes = graph.nodes
     digests: list[str] = [""] * len(nodes)
-    seen = [False] * len(nodes)
     position: dict[int, int] = {}
     serial = 0
     memo, own_fields = _DIGESTS, _OWN_FIELDS
-    stack: list[int] = [graph.output]  # an index, or ~index once its inputs are on the stack
-    push, pop = stack.append, stack.pop
-    while stack:
-        index = pop()
-        if index >= 0:  # first met: its inputs go first (the first on top), then the node
-            if not seen[index]:
-                seen[index] = True
-                push(~index)
-                inputs = nodes[index][1]
-                if len(inputs) == 1:
-                    if not seen[inputs[0]]:
-                        push(inputs[0])
-                else:
-                    for p in reversed(inputs):
-                        if not seen[p]:
-                            push(p)
-            continue
-        index = ~index
-        op, inputs, scope, constant, mult, branch, _origin = nodes[index]
+    for index in _post_order(graph):
+        node = nodes[index]
+        op = node.op
         reads = own_fields.get(op)
         if reads is None:
             reads = own_fields[op] = _own_fields(op)
         uses_constant, uses_dim, weighted, branched = reads
-        # The fields after the scope, as the JSON text writes them (the serial as "w<serial>").
-        own: tuple[Any, ...] = (branch,) if branched else ()
+        own: list[Any] = []  # the fields after the scope, as the JSON text writes them
+        if branched:
+            own.append(node.branch)
         if uses_constant:
-            own += (repr(float(constant)),)
+            own.append(repr(float(node.constant)))
         if uses_dim:
-            own += (mult,)
+            own.append(node.mult)
         if weighted:
-            own += (serial,)
+            own.append(serial)  # written "w<serial>"
             serial += 1
-        if len(inputs) == 1:  # most nodes: no list to build
-            read: tuple[str, ...] = (digests[inputs[0]],)
-        else:
-            read = tuple([digests[p] for p in inputs])
+        inputs = [digests[p] for p in node.inputs]
         # A child shares most nodes with its parent, inputs and serial included: their digests
         # are remembered by what they hash (the op fixes which fields follow its inputs), so
         # only the work is skipped, never the value changed.
-        key = (op, scope, *read, *own)
+        key = (op, node.scope, *inputs, *own)
         digest = memo.get(key)
         if digest is None:
-            text = _node_text(op, read, scope, own, weighted)
+            text = _node_text(op, inputs, node.scope, own, weighted)
             digest = hashlib.sha256(text.encode()).hexdigest()
             if len(memo) >= _MAX_DIGESTS:
                 memo.clear()
             memo[key] = digest
         if form is not None:
-            fields = [*own[:-1], f"w{own[-1]}"] if weighted else list(own)
+            if weighted:
+                own[-1] = f"w{own[-1]}"
             position[index] = len(form)
-            form.append([op, [position[p] for p in inputs], list(scope), *fields])
+            form.append([op, [position[p] for p in node.inputs], list(node.scope), *own])
         digests[index] = digest
     return digests[graph.output]
+
+
+def _post_order(graph: Graph) -> list[int]:
+    """The nodes the output reads, in post-order from the output: inputs in order, then the
+    node (the graph is a DAG, so a node is never met again while its inputs are walked)."""
+    nodes = graph.nodes
+    seen = [False] * len(nodes)
+    order: list[int] = []
+    stack: list[int] = [graph.output]  # an index, or ~index once its inputs are on the stack
+    push, pop, emit = stack.append, stack.pop, order.append
+    while stack:
+        index = pop()
+        if index < 0:
+            emit(~index)
+            continue
+        if seen[index]:
+            continue
+        seen[index] = True
+        push(~index)
+        inputs = nodes[index][1]
+        if len(inputs) == 1:
+            if not seen[inputs[0]]:
+                push(inputs[0])
+        else:  # the first input on top, so walked first
+            for p in reversed(inputs):
+                if not seen[p]:
+                    push(p)
+    return order
 
 
 def _own_fields(op: str) -> tuple[bool, bool, bool, bool]:
@@ -120,7 +129,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9_.+\-]*")
 
 
 def _node_text(
-    op: str, inputs: Sequence[str], scope: tuple[int, ...], own: Sequence[Any], weighted: bool
+    op: str, inputs: list[str], scope: tuple[int, ...], own: list[Any], weighted: bool
 ) -> str:
     """`json.dumps([op, inputs, list(scope), *own], separators=(",", ":"))`, own's last value
     written "w<n>" when the node is weighted, by hand (json.dumps was most of the cost of a

@@ -87,7 +87,7 @@ class _Lowering:
         if steps is None:
             steps = self.steps[s] = _steps_of(dna.subprograms[s], s)
         # State k of the subprogram is the node states[k] (-1: a dead instruction's).
-        states = [*inputs, *[-1] * (steps[-1][0] - 1)]
+        states = [*inputs, *[-1] * (steps[-1][0] + 1 - len(inputs))]
         for state, origin, op, input1, input2, kind, constant, dim, callee, branch in steps:
             a = states[input1]
             if kind == _CALL_STEP:
@@ -143,36 +143,27 @@ def _read_steps(sub: Subprogram, s: int) -> tuple[_LiveStep, ...]:
     for i, (inst, live) in enumerate(zip(sub.instructions, live_of(sub), strict=True)):
         if not live:
             continue
-        op, state, origin = inst.op, i + NUM_INPUTS, (s, i)
+        op = inst.op
         if op == CALL:
-            steps.append(
-                (
-                    state,
-                    origin,
-                    op,
-                    inst.input1,
-                    inst.input2,
-                    _CALL_STEP,
-                    -1,
-                    -1,
-                    inst.callee,
-                    inst.branch,
-                )
-            )
-            continue
-        binary, uses_constant, uses_dim, _weighted = op_reads(op)
+            kind, constant, dim, callee, branch = _CALL_STEP, -1, -1, inst.callee, inst.branch
+        else:
+            binary, uses_constant, uses_dim, _weighted = op_reads(op)
+            kind = _BINARY_STEP if binary else _UNARY_STEP
+            constant = inst.constant if uses_constant else -1
+            dim = inst.dim if uses_dim else -1
+            callee, branch = 0, 1
         steps.append(
             (
-                state,
-                origin,
+                i + NUM_INPUTS,
+                (s, i),
                 op,
                 inst.input1,
                 inst.input2,
-                _BINARY_STEP if binary else _UNARY_STEP,
-                inst.constant if uses_constant else -1,
-                inst.dim if uses_dim else -1,
-                0,
-                1,
+                kind,
+                constant,
+                dim,
+                callee,
+                branch,
             )
         )
     return tuple(steps)

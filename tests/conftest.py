@@ -59,8 +59,8 @@ def store(request, template, tmp_path):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def empty_url(request, tmp_path):
-    """An empty database on each backend (PostgreSQL skipped without its URL), for migration
-    tests that build an old schema themselves."""
+    """An empty database on each backend, as a URL string (PostgreSQL skipped without its URL),
+    for tests of schema creation and of migrations that build an old schema themselves."""
     from store_support import POSTGRES_SKIP_REASON, postgres_schema, postgres_url
 
     if request.param == "sqlite":
@@ -70,4 +70,4 @@ def empty_url(request, tmp_path):
     if base is None:
         pytest.skip(POSTGRES_SKIP_REASON)
     with postgres_schema(base) as url:
-        yield url
+        yield url.render_as_string(hide_password=False)

@@ -90,19 +90,6 @@ def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return str(session_url.render_as_string(hide_password=False))
 
 
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
-    """A database of each backend without any table."""
-    if request.param == "sqlite":
-        yield str(tmp_path / "empty.db")
-        return
-    base = postgres_url()
-    if base is None:
-        pytest.skip(POSTGRES_SKIP_REASON)
-    with postgres_schema(base) as schema_url:
-        yield schema_url.render_as_string(hide_password=False)
-
-
 @pytest.fixture
 def store(url: str) -> Any:
     with SQLStore(url) as opened:
