@@ -14,6 +14,7 @@ from store_support import (
     POSTGRES_SKIP_REASON,
     postgres_schema,
     postgres_url,
+    proposal,
     seed_dna,
 )
 
@@ -106,6 +107,42 @@ def test_a_dropped_postgresql_connection_costs_one_call() -> None:
             with pytest.raises(StoreUnavailableError):
                 store.get_search(sid)
             assert store.get_search(sid).id == sid  # the pool reconnected
+
+
+def test_postgresql_plans_the_result_update_for_its_own_row() -> None:
+    """A statement that psycopg prepared while the search was small still finds an individual
+    by (search_id, iid) once the search has thousands: the connections plan every statement
+    for its parameters (database.py). The generic plan PostgreSQL keeps otherwise, made with no
+    table statistics, scanned ix_individuals_step_seconds, every row of the search."""
+    base = postgres_url()
+    if base is None:
+        pytest.skip(POSTGRES_SKIP_REASON)
+    with postgres_schema(base) as url:
+        upgrade_schema(url)
+        with SQLStore(url) as store, store._engine.connect() as conn:
+            sid = store.create_search("s", {}, seed_dna())
+            store.record_turn(sid, proposals=[proposal(iid) for iid in range(5)])
+            conn.exec_driver_sql(
+                "PREPARE result_update(int, bigint) AS UPDATE individuals SET fitness = 1 "
+                "WHERE search_id = $1 AND iid = $2 AND status IN ('pending', 'running')"
+            )
+            for iid in range(8):  # past the 5 runs after which a generic plan may be kept
+                conn.exec_driver_sql(f"EXECUTE result_update({sid}, {iid % 5})")
+            conn.commit()
+            for first in range(5, 3005, 500):
+                new = [proposal(iid, parent=0) for iid in range(first, first + 500)]
+                store.record_turn(sid, proposals=new)
+            plan = [
+                row[0]
+                for row in conn.exec_driver_sql(f"EXPLAIN EXECUTE result_update({sid}, 2000)")
+            ]
+            conn.rollback()
+    scan = next(line for line in plan if "Index Scan using" in line)
+    # The two indexes that begin with (search_id, iid): a seek to the row.
+    assert scan.split("Index Scan using ")[1].split()[0] in (
+        "pk_individuals",
+        "ix_individuals_iid_fitness",
+    ), "\n".join(plan)
 
 
 def test_a_training_result_becomes_an_evaluation() -> None:

@@ -76,7 +76,9 @@ def create_db_engine(target: str | Path | URL | None = None) -> Engine:
         # time. A connection dropped by a server restart fails one call with
         # StoreUnavailableError (SQLAlchemy then discards every older pooled connection), which
         # the caller may retry; pool_recycle retires connections before idle timeouts kill them.
-        return create_engine(url, pool_recycle=1800)
+        engine = create_engine(url, pool_recycle=1800)
+        _configure_postgresql(engine)
+        return engine
     if url.database in (None, "", ":memory:"):
         # One connection shared by every user of the store: one process, one thread at a time.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -91,6 +93,21 @@ def create_db_engine(target: str | Path | URL | None = None) -> Engine:
         )
     _configure_sqlite(engine)
     return engine
+
+
+def _configure_postgresql(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Plan each statement for its own parameters. psycopg prepares a statement on the
+        # server after 5 runs, and PostgreSQL then keeps a generic plan made from the table's
+        # statistics at that moment: for a new search, none. Such a plan found a result's row
+        # through ix_individuals_step_seconds, reading every row of the search, so a turn's
+        # write grew from 3 to 9 ms over 12,000 individuals (until an ANALYZE, which autovacuum
+        # may not run for hours on a big table). A custom plan finds it by its primary key.
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.autocommit = autocommit
 
 
 def _configure_sqlite(engine: Engine) -> None:
