@@ -34,10 +34,14 @@ database at --postgres or $PRIMER_SEARCH_TEST_POSTGRES_URL, skipped if neither i
 Each search has a database of its own, so none finds another's programs in the fitness cache:
 like any search alone on its training configuration, the driver then looks up a new program in
 its own memory, not in the store (DriverFitnessCache). The driver writes once per turn
-(`record_turn`: the results back, the new proposals and the hand-outs in one transaction), so
-`store_calls_per_evaluation` shows fewer than one call when a turn brings several results. Its
-writer thread makes those calls (service/turn_writer.py), so their time overlaps the driver's
-own: `store_ms` is time on that thread, not time the driver waited.
+(`record_turn`: the results back, the new proposals and the hand-outs in one transaction), or
+once for turns that waited together. Its writer makes those calls (service/turn_writer.py): a
+child process by default (`--writer process`), whose writes `writer` reports (writes per
+evaluation, turns per write, milliseconds from sending a write to seeing it done, and the
+process's CPU time); the store proxy and SQL counts then cover the driver's own calls only
+(heartbeats, status reads). With `--writer thread` the writes run on a thread of the driver and
+are in `store_calls_per_evaluation` too; their time overlaps the driver's own: `store_ms` is
+time on that thread, not time the driver waited.
 Targets (issue 5): >= 100 evaluations/s, p95 < 100 ms. Prints JSON (`--out FILE` writes it too).
 """
 
@@ -48,6 +52,7 @@ import contextlib
 import math
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -301,6 +306,8 @@ class Clock:
         self.pause_at = pause_at
         self.events: list[tuple[float, bool]] = []  # (when, whether it was an evaluation)
         self.cpu = (0.0, 0.0)
+        self.driver: Any = None  # set once made: its writer's counts restart with the store's
+        self.writes = (0, 0, 0.0)  # the writer's (writes, turns, seconds) at the first result
 
     def progress(self, progress: Any) -> None:
         if progress.latest is None:
@@ -312,6 +319,8 @@ class Clock:
                 return  # still starting
             self.store.reset()
             self.cpu = (cpu, cpu)
+            stats = self.driver._writer.stats  # a benchmark's look inside the driver
+            self.writes = (stats.writes, stats.turns, stats.seconds)
         self.events.append((now, evaluation))
         self.cpu = (self.cpu[0], cpu)
         rows = progress.evaluated + progress.cache_hits + progress.rejected + progress.in_flight
@@ -365,12 +374,38 @@ def drive(
             cache_dir=cache_dir,
             on_progress=clock.progress,
             evaluator_class=InstantEvaluator,
+            writer_process=args.writer == "process",
         )
+        clock.driver = driver
         started = time.perf_counter()
+        children_cpu = _children_cpu()
         with timed.counting_sql():
             exit = driver.run()
+        children_cpu = _children_cpu() - children_cpu
     assert exit in (DriverExit.FINISHED, DriverExit.PAUSED), exit
-    return summary(store, sid, started, clock, timed)
+    report = summary(store, sid, started, clock, timed)
+    stats = driver._writer.stats
+    writes, turns, seconds = (
+        now - then
+        for now, then in zip((stats.writes, stats.turns, stats.seconds), clock.writes, strict=True)
+    )
+    report["writer"] = {
+        "kind": type(driver._writer).__name__,
+        "writes_per_evaluation": round(writes / report["timed_evaluations"], 3),
+        "turns_per_write": round(turns / writes, 2),
+        "ms_per_write": round(1000 * seconds / writes, 3),
+        # The writer process's CPU time, start-up (imports, about 1 s) included, per
+        # evaluation of the whole drive; 0 for a thread (its time is the driver's).
+        "process_cpu_ms_per_evaluation": round(1000 * children_cpu / report["evaluations"], 3),
+    }
+    return report
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's children that have ended (the driver's writer process is
+    waited for when the drive ends; Ray's processes outlive the benchmark)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def summary(
@@ -391,6 +426,7 @@ def summary(
         "rejected": counts.get("rejected", 0),
         "statuses": counts,
         "start_to_first_result_s": round(events[0][0] - started, 2),
+        "timed_evaluations": timed_evaluations,
         "evaluations_per_s": round(timed_evaluations / span, 1),
         "individuals_per_s": round((len(events) - 1) / span, 1),
         "per_evaluation": {
@@ -629,6 +665,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="hash",
         help="the made-up fitness landscape (LANDSCAPE): with a direction, or none",
     )
+    parser.add_argument(
+        "--writer",
+        choices=("process", "thread"),
+        default="process",
+        help="where the driver writes its turns: a child process (the default), or a thread",
+    )
     parser.add_argument("--out", default=None, help="also write the JSON here")
     return parser.parse_args(argv)
 
@@ -656,6 +698,7 @@ def main(argv: list[str] | None = None) -> None:
             "population_individuals": args.population,
             "population_evaluators": args.population_evaluators,
             "ray_cpus": args.ray_cpus,
+            "writer": args.writer,
             "requests_per_endpoint": args.repeats,
             "static_gate": "on (tiny preset's parameter range)",
             "fitness_cache": "on (the store's table; a fresh database per search)",

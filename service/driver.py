@@ -10,8 +10,9 @@ wait with `ray.wait` for an evaluation, with a timeout, and take every one that 
 them to the engine. The turn's writes are ONE transaction (`record_turn`): the results that came
 back since the last turn, the new proposals, the hand-outs (each attempt counted before its
 evaluator gets it) and the fitness-cache entries of the results, with the engine state after all
-of it. A thread of the driver writes the turns in order (service/turn_writer.py), so the driver
-collects and proposes while the database commits; but nothing a turn allows happens before it is
+of it. A writer process (or, for an in-memory store, a thread) writes the turns in order
+(service/turn_writer.py), so the driver collects and proposes while the database commits; but
+nothing a turn allows happens before it is
 committed: its candidates are submitted, its results reported to the progress callback, only
 then. So a process killed at any instant leaves a search that `run()` of another driver resumes:
 the engine restored from the store has the same pending proposals as the store, and those are
@@ -81,7 +82,7 @@ from service.store import (
     StoreError,
 )
 from service.store.fitness_cache import DriverFitnessCache
-from service.turn_writer import Turn, TurnWriter
+from service.turn_writer import Turn, TurnWriter, open_turn_writer
 from workers.evaluator import EvaluationRequest, Evaluator, EvaluatorSetup
 from workers.pool import Completion, EvaluatorPool, EvaluatorStartError
 
@@ -100,7 +101,8 @@ MAX_SETTLED_PER_TURN = 200
 # turn would, but under load (a turn every few milliseconds) the writes' reads suffice.
 STATUS_MAX_AGE = 0.1
 # Seconds between looks for written turns while some are being written and evaluators are busy:
-# the driver waits on Ray and on the writer's thread, and can block on only one of them.
+# the driver waits on Ray and on the writer, and can block on only one of them. (The process
+# writer also sends its next batch at these looks.)
 WRITE_POLL_SECONDS = 0.001
 # Seconds a driver that ends waits for the turns it put to be written.
 CLOSE_WRITER_SECONDS = 60.0
@@ -167,9 +169,12 @@ class SearchDriver:
         poll_seconds: float = 1.0,
         on_progress: ProgressCallback | None = None,
         evaluator_class: type = Evaluator,
+        writer_process: bool = True,
     ):
         """`evaluator_class` is what the Ray actors run (see workers/pool.py): `Evaluator` trains;
-        benchmarks of the controller pass an instant one."""
+        benchmarks of the controller pass an instant one. The turns are written by a child
+        process when the store can be opened from one (service/write_process.py), unless
+        `writer_process` is False: then by a thread of this process."""
         self.store = store
         self.search_id = search_id
         self.cache_dir = str(cache_dir)
@@ -177,6 +182,7 @@ class SearchDriver:
         self.poll_seconds = min(poll_seconds, lease_ttl / 3)
         self.on_progress = on_progress
         self.evaluator_class = evaluator_class
+        self.writer_process = writer_process
         self.holder = new_holder_id()
         self._stop = threading.Event()
         self._detach = False
@@ -231,6 +237,10 @@ class SearchDriver:
             self._best = search.best_fitness
             self._max_evaluations = setup.config.max_evaluations
             self.store.update_status(self.search_id, S.RUNNING, RESUMABLE)
+            # The writer first: a writer process starts while the evaluators do.
+            self._writer = open_turn_writer(
+                self.store, self.search_id, self.holder, process=self.writer_process
+            )
             pool = self._start_pool(setup)
             return self._drive(setup, pool)
         except LeaseLostError:
@@ -255,6 +265,7 @@ class SearchDriver:
     # -- the loop --------------------------------------------------------------------------------
 
     def _drive(self, setup: SearchSetup, pool: EvaluatorPool) -> DriverExit:
+        assert self._writer is not None
         info = self._wait_until_started(pool)
         if info is None:
             return self._stopped()
@@ -268,7 +279,6 @@ class SearchDriver:
             cache=self._cache,
         )
         self._queue.extend(sorted(self.engine.pending, key=lambda p: p.id))
-        self._writer = TurnWriter(self.store, self.search_id, self.holder)
         self._report_progress()
         deadline = self._deadline(setup.config)
         while True:

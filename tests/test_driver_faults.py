@@ -241,7 +241,11 @@ def test_a_driver_whose_lease_was_taken_over_stops_without_writing(backend, stal
     with open_store(backend, tmp_path) as store:
         search_id = create_search(store, evaluators=2, max_evaluations=20)
         view = StallingStore(store, stall_in)
-        lost = driver(view, search_id, stub_evaluator(seconds=0.5), lease_ttl=1.5)
+        # The view sees the writes made in this process: for a stalled record_turn, the driver
+        # writes from a thread. (The writer process's refusal: tests/test_turn_writer.py.)
+        in_thread = stall_in == "record_turn"
+        evaluator = stub_evaluator(seconds=0.5)
+        lost = driver(view, search_id, evaluator, lease_ttl=1.5, writer_process=not in_thread)
         exits: list[DriverExit] = []
         thread = threading.Thread(target=lambda: exits.append(lost.run()), daemon=True)
         thread.start()

@@ -355,6 +355,12 @@ class SearchStore(abc.ABC):
 
     # -- lifetime --------------------------------------------------------------------------------
 
+    def location(self) -> str | None:
+        """Where another process can open this store (its URL, password included: never log
+        it), or None when only this process can (an in-memory database). The driver writes its
+        turns from a process of its own when there is one (service/write_process.py)."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (optional for backends without resources)
         """Releases connections; the store must not be used afterwards."""
 

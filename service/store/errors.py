@@ -28,6 +28,10 @@ class StateConflictError(StoreError):
         super().__init__(message)
         self.current = current
 
+    def __reduce__(self) -> tuple[type, tuple[str, str | None]]:
+        # Pickled with `current` (the driver's writer process sends its errors back).
+        return type(self), (str(self), self.current)
+
 
 class LeaseLostError(StateConflictError):
     """A driver wrote to a search whose lease it does not hold (it expired and another driver

@@ -251,6 +251,11 @@ class SQLStore(SearchStore):
     def dialect(self) -> str:
         return self._engine.dialect.name
 
+    def location(self) -> str | None:
+        if self.dialect == "sqlite" and self.url.database in (None, "", ":memory:"):
+            return None
+        return self.url.render_as_string(hide_password=False)
+
     def close(self) -> None:
         self._engine.dispose()
 
