@@ -619,18 +619,39 @@ class SQLStore(SearchStore):
             )
             where.append(individuals.c.iid.in_(members))
         columns = DETAIL_COLUMNS if details else SUMMARY_COLUMNS
+        order = order_by(sort_by, descending)
+        # The page's ids first, then their rows: the sort (and, with no index to walk, the
+        # sort of the whole search) carries two columns instead of every summary column (the
+        # mutation record's JSON): 85 ms -> 32 ms for a page in the middle of 25,000 on a
+        # PostgreSQL without statistics, where the wide sort spilled to disk.
+        page = (
+            select(individuals.c.iid)
+            .where(*where)
+            .order_by(*order)
+            .offset(offset)
+            .limit(limit)
+            .subquery("page")
+        )
         with self._transaction() as conn:
-            total = conn.execute(
-                select(func.count()).select_from(individuals).where(*where)
-            ).scalar_one()
-            if total == 0:
-                self._require_search(conn, search_id)
+            if status is None and iids is None:  # the search's own counter, kept by each turn
+                total = conn.execute(
+                    select(searches.c.num_individuals).where(searches.c.id == search_id)
+                ).scalar_one_or_none()
+                if total is None:
+                    raise NotFoundError(f"no search {search_id}")
+            else:
+                total = conn.execute(
+                    select(func.count()).select_from(individuals).where(*where)
+                ).scalar_one()
+                if total == 0:
+                    self._require_search(conn, search_id)
             rows = conn.execute(
                 select(*columns)
-                .where(*where)
-                .order_by(*order_by(sort_by, descending))
-                .offset(offset)
-                .limit(limit)
+                .join(
+                    page,
+                    and_(individuals.c.search_id == search_id, individuals.c.iid == page.c.iid),
+                )
+                .order_by(*order)
             ).all()
         return Page([individual_record(r) for r in rows], total, offset, limit)
 
