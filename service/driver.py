@@ -12,14 +12,13 @@ back since the last turn, the new proposals, the hand-outs (each attempt counted
 evaluator gets it) and the fitness-cache entries of the results, with the engine state after all
 of it. A writer process (or, for an in-memory store, a thread) writes the turns in order
 (service/turn_writer.py), so the driver collects and proposes while the database commits; but
-nothing a turn allows happens before it is
-committed: its candidates are submitted, its results reported to the progress callback, only
-then. So a process killed at any instant leaves a search that `run()` of another driver resumes:
-the engine restored from the store has the same pending proposals as the store, and those are
-resubmitted (see service/search_engine.py); results that were back but not yet written are
-simply evaluated again. Each write also reads the search's status under its row lock; a turn
-reads it on its own only when the last one read is older than STATUS_MAX_AGE (after a long
-wait).
+nothing a turn allows happens before it is committed: its candidates are submitted, its results
+reported to the progress callback, only then. So a process killed at any instant leaves a
+search that `run()` of another driver resumes: the engine restored from the store has the same
+pending proposals as the store, and those are resubmitted (see service/search_engine.py);
+results that were back but not yet written are simply evaluated again. Each write also reads
+the search's status under its row lock; a turn reads it on its own only when the last one read
+is older than STATUS_MAX_AGE (after a long wait).
 
 What counts as an evaluation: a TRAIN proposal that got its final result, DONE (trained the whole
 budget), STOPPED (at a hurdle) or FAILED (by itself, or out of attempts). CACHED and REJECTED

@@ -102,8 +102,8 @@ def _configure_postgresql(engine: Engine) -> None:
         # server after 5 runs, and PostgreSQL then keeps a generic plan made from the table's
         # statistics at that moment: for a new search, none. Such a plan found a result's row
         # through ix_individuals_step_seconds, reading every row of the search, so a turn's
-        # write grew from 3 to 9 ms over 12,000 individuals (until an ANALYZE, which autovacuum
-        # may not run for hours on a big table). A custom plan finds it by its primary key.
+        # write grew from 3-5 to 9-13 ms over 12,000 individuals (until an ANALYZE, which
+        # autovacuum may not run for hours on a big table). A custom plan seeks the row.
         autocommit = dbapi_connection.autocommit
         dbapi_connection.autocommit = True
         dbapi_connection.execute("SET plan_cache_mode = force_custom_plan")
