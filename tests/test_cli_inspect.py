@@ -123,3 +123,22 @@ def test_inspecting_does_not_import_tensorflow_or_ray(db: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("[]")
+
+
+def test_the_demo_ends_with_the_best_program_and_where_to_see_the_dashboard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from service.cli.demo import _show_best
+
+    db = str(tmp_path / "demo.db")
+    with SQLStore(db, upgrade=True) as store:
+        fill_search(store)
+        search = store.get_search(1)
+        assert search.best_iid is not None
+        best = store.get_individual(1, search.best_iid)
+    _show_best(db)
+    out = capsys.readouterr().out
+    assert best.dna is not None
+    assert f"best program (#{best.iid}" in out
+    assert render(parse_dna(best.dna), show_dead=False) in out
+    assert f"primer-search serve --db {db}, then http://127.0.0.1:8000/search/1" in out

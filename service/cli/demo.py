@@ -69,6 +69,7 @@ def _show_best(db: str) -> None:
     with reported_errors():
         from primer_search.dna import parse_dna
         from primer_search.render import render
+        from service.settings import DEFAULT_PORT
         from service.store import SQLStore
 
         with SQLStore(db, upgrade=True) as store:
@@ -83,5 +84,6 @@ def _show_best(db: str) -> None:
             console.print(render(parse_dna(best.dna), show_dead=False), highlight=False)
             console.print(
                 f"look at the search: primer-search show {search.id} --db {db}\n"
-                f"or serve the API (and, soon, the dashboard): primer-search serve --db {db}"
+                f"or open the dashboard: primer-search serve --db {db}, then "
+                f"http://127.0.0.1:{DEFAULT_PORT}/search/{search.id}"
             )
